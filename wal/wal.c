@@ -1,0 +1,1680 @@
+/*
+ * wal.c — seglog's write-ahead log: group commit through io_uring, recovery scan, file recycling.
+ *
+ * WHAT IT OWNS
+ *   One directory of preallocated files wal-<16 hex digits>.log, numbered upwards, a lock file, and
+ *   two threads: the WAL thread, which alone owns the io_uring ring and the file being written, and
+ *   the preparer, which makes the next files ready (create + zero-fill, or recycle) and removes
+ *   files behind the checkpoint, so that neither ever happens on the append path.
+ *
+ * ON-DISK FORMAT (little-endian; codecs in wal_format.c)
+ *   File: a 4 KiB header block ("SEGLOGWL", format version, file number, size, record limit,
+ *   CRC32C), then frames from offset 4096. A frame is a 32-byte header and the payload, padded to
+ *   8 bytes:
+ *       crc u32 | len u32 | seq u64 | synced_seq u64 | file_no u32 | type u8 | flags u8 | 0 u16
+ *   crc is CRC32C over the payload and then header bytes 4..31, so producers checksum their payload
+ *   in parallel and the WAL thread completes it over 28 bytes when it stamps the two fields only it
+ *   knows: file_no (the low 32 bits of the file's number; a recycled file's old frames carry their
+ *   old number and read as "stale", i.e. unwritten) and synced_seq (every record <= synced_seq was
+ *   durable when this frame was submitted). Type 1 is padding (O_DIRECT groups end on 4 KiB).
+ *
+ * GROUP COMMIT
+ *   Producers copy framed records into the filling slot of a ring of (inflight + 2) slot buffers
+ *   of group_max_bytes each, under one mutex; that ring is the bounded queue, and a producer that
+ *   finds it full waits at most enqueue_timeout_ms, then gets SEGLOG_EFULL. The WAL thread takes the
+ *   filling slot as soon as it holds a record and fewer than `inflight` groups are in flight (no
+ *   timer: an idle WAL writes a lone record at once, a busy one gathers what arrived meanwhile),
+ *   stamps it, and submits write + linked fdatasync. Completions may arrive in any order; a group
+ *   is acknowledged only when it and every earlier group are durable, so callbacks run in sequence
+ *   order, each once. A group never spans two files: rotation waits for the groups in flight on the
+ *   old file to finish (at most `inflight` fsyncs, once per 64 MiB), then switches to a file the
+ *   preparer made ready (created under a .tmp name, filled, fdatasynced, renamed, directory fsynced).
+ *
+ * SYNC MODE, MEASURED (tools/bench-wal.sh; fio figures in README.md "Benchmarks")
+ *   Buffered write + IOSQE_IO_LINK-ed fdatasync is the default. On this VM's virtio disk (no FUA)
+ *   RWF_DSYNC writes flush the whole device cache per write just as fdatasync does and came out no
+ *   faster; O_DIRECT needs 4 KiB-padded groups, costing bandwidth for small groups, and saves only
+ *   a memcpy the kernel does at ~5 GB/s. Both remain selectable (wal_options.sync_mode, direct_io)
+ *   and are measured by the benchmark on every run.
+ *
+ * RECOVERY (wal_scan_dir and wal_open)
+ *   Files are read in number order, frames checked one after the other, with the expected sequence
+ *   E (the previous frame's + 1). The log ends at the first position that is not a valid frame of
+ *   this file with sequence E. Then the rest of that file and every later file are searched, at
+ *   every 8-byte offset, for valid frames of their file: if one says synced_seq >= E, the record at
+ *   the end was durable, so the end is damage, not a tail: SEGLOG_ECORRUPT naming file and offset.
+ *   Otherwise what follows was never acknowledged (acks go in order, and at most `inflight` groups
+ *   can be unsynced), and the end is WAL_END_TORN if anything was there, or WAL_END_CLEAN. A torn
+ *   tail is zeroed by wal_open (before any new write), so that a later recovery can never take
+ *   leftovers of the cut groups for records; writing then resumes at the end.
+ *
+ * ERRORS
+ *   A failed write or fdatasync (or one that stays short after WAL_SHORT_WRITE_RETRIES_MAX
+ *   resubmissions) poisons the WAL: that group and every later one fail, new appends get
+ *   SEGLOG_EPOISONED, nothing more is submitted, and fsync is never retried (after a failed fsync
+ *   the kernel may have dropped the dirty pages: PostgreSQL's fsyncgate). Reopen to recover.
+ *
+ * LOCKS
+ *   w->mu guards the slot ring, sequence counters, poison and closing state (WAL thread and
+ *   producers). w->prep_mu guards the file lists and the checkpoint (WAL thread and preparer).
+ *   Order: mu before prep_mu; never is either held across io_uring_submit, a wait for completions
+ *   or file I/O, except prep_mu while the WAL thread waits on prep_cv for a ready file.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <liburing.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "wal.h"
+#include "wal_internal.h"
+
+#define WAL_SHORT_WRITE_RETRIES_MAX 4u
+#define WAL_FILES_MAX 4096u           /* files in one WAL directory we are willing to handle */
+#define WAL_ZERO_CHUNK_BYTES (1u << 20)
+#define WAL_PATH_MAX 4096u
+#define WAL_LOCK_FILE "wal.lock"
+#define WAL_SLOT_SLACK_BYTES (2u * WAL_BLOCK_BYTES) /* room for a padding frame */
+
+_Static_assert(WAL_INFLIGHT_GROUPS_MAX + 2 <= 255, "slot index fits the user_data byte");
+_Static_assert(WAL_RECORD_MAX_BYTES_DEFAULT + WAL_FRAME_HEADER_BYTES <= WAL_GROUP_MAX_BYTES_DEFAULT,
+               "a default record fits a default group");
+
+#define SEGLOG_ASSERT(c)                                                                           \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            fprintf(stderr, "seglog: assertion failed: %s (%s:%d)\n", #c, __FILE__, __LINE__);     \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+enum { OP_WRITE = 1, OP_FSYNC = 2, OP_EVENT = 3 };
+
+typedef struct wal_done_entry {
+    wal_done_fn fn;
+    void *ctx;
+    uint64_t seq;
+} wal_done_entry;
+
+/* One group buffer. Producers fill it under w->mu; once taken by the WAL thread, only the WAL
+ * thread touches it until it is delivered and reset (under w->mu). Its buffer belongs to the
+ * kernel while ops are pending. */
+typedef struct wal_slot {
+    uint8_t *buf;          /* aligned to WAL_BLOCK_BYTES; group_max_bytes + slack */
+    uint64_t used;         /* bytes of frames */
+    uint32_t n;            /* records */
+    wal_done_entry *done;  /* [group_max_records] */
+    uint64_t first_seq;    /* of the first record, when n > 0 */
+    uint64_t last_seq;     /* of the last record */
+    /* WAL thread only: */
+    bool submitted;        /* given to the kernel (at least once) */
+    uint64_t write_len;    /* bytes to write, padding included */
+    uint64_t written;      /* bytes known written by the current attempt chain */
+    uint64_t file_off;     /* offset of the group in its file */
+    uint64_t file_no;      /* file it is written to */
+    int fd;                /* that file's descriptor (owned by w, not the slot) */
+    uint32_t gen;          /* attempt number; fsync of attempt g counts only after write of g */
+    uint32_t write_ok_gen; /* attempt whose write completed in full (0: none) */
+    bool durable;          /* write and fsync of one attempt both succeeded */
+    int pending;           /* CQEs still to come for this slot */
+    uint32_t short_retries;
+    int error;             /* -errno of the failure, or 0 */
+    const char *error_op;  /* "write" / "fdatasync" */
+} wal_slot;
+
+/* A file the WAL knows of. */
+typedef struct wal_file {
+    uint64_t file_no;
+    uint64_t first_seq; /* first record written into it; 0 while unknown */
+} wal_file;
+
+struct wal {
+    /* Immutable after open. */
+    char dir[WAL_PATH_MAX];
+    wal_options opt;
+    uint32_t nslots;
+    int dir_fd;
+    int lock_fd;
+    int event_fd;
+
+    /* Guarded by mu. */
+    pthread_mutex_t mu;
+    pthread_cond_t space_cv;  /* broadcast when slots free up, on poison and on close */
+    wal_slot *slots;
+    uint32_t head;            /* oldest taken slot */
+    uint32_t n_taken;         /* slots taken by the WAL thread (submitted or about to be) */
+    uint32_t n_closed;        /* full slots waiting to be taken */
+    uint32_t space_waiters;
+    uint64_t next_seq;
+    uint64_t durable_seq;
+    bool sleeping;            /* WAL thread waits and wants an eventfd kick */
+    bool closing;
+    bool poisoned;
+    int poison_errno;
+    char poison_msg[SEGLOG_ERROR_MESSAGE_MAX];
+    uint64_t groups, records, bytes; /* delivered as durable */
+
+    /* Counters written by one thread, read by wal_stats_get. */
+    atomic_uint_fast64_t n_writes, n_fsyncs, n_short, n_rotations;
+
+    /* WAL thread only. */
+    struct io_uring ring;
+    int cur_fd;
+    uint64_t cur_file_no;
+    uint64_t cur_off;
+    bool cur_first_seq_known;
+    uint32_t n_submitted;     /* prefix of the taken slots that was submitted */
+    uint64_t event_buf;
+    uint64_t fault_count[2];
+    pthread_t thread;          /* written before wal_open returns */
+
+    /* Guarded by prep_mu. */
+    pthread_mutex_t prep_mu;
+    pthread_cond_t prep_cv;   /* preparer: work to do; WAL thread: a spare is ready */
+    wal_file *files;          /* files with (or about to get) records, oldest first */
+    uint32_t n_files;
+    uint64_t *spares;         /* ready files' numbers, ascending */
+    uint32_t n_spares;
+    uint64_t next_file_no;
+    uint64_t checkpoint_seq;
+    bool prep_stop;
+    int prep_error;           /* errno of a failed preparation, reported on rotation */
+    char prep_msg[SEGLOG_ERROR_MESSAGE_MAX];
+    uint64_t files_created, files_recycled, files_removed;
+    pthread_t prep_thread;
+};
+
+/* ---- errors ---------------------------------------------------------------------------------- */
+
+static int set_err(seglog_error *err, int code, int os_errno, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int set_err(seglog_error *err, int code, int os_errno, const char *fmt, ...)
+{
+    if (err) {
+        err->code = code;
+        err->os_errno = os_errno;
+        err->module = "wal";
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->message, sizeof err->message, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+/* ---- options --------------------------------------------------------------------------------- */
+
+void wal_options_init(wal_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->file_size_bytes = WAL_FILE_SIZE_DEFAULT_BYTES;
+    o->group_max_bytes = WAL_GROUP_MAX_BYTES_DEFAULT;
+    o->group_max_records = WAL_GROUP_MAX_RECORDS_DEFAULT;
+    o->inflight_groups = WAL_INFLIGHT_GROUPS_DEFAULT;
+    o->record_max_bytes = WAL_RECORD_MAX_BYTES_DEFAULT;
+    o->enqueue_timeout_ms = WAL_ENQUEUE_TIMEOUT_MS_DEFAULT;
+    o->spare_files = WAL_SPARE_FILES_DEFAULT;
+    o->sync_mode = WAL_SYNC_LINKED_FDATASYNC;
+    o->direct_io = false;
+    o->prewrite_files = true;
+}
+
+static int options_check(const wal_options *o, seglog_error *err)
+{
+    if (o->file_size_bytes < WAL_FILE_SIZE_MIN_BYTES || o->file_size_bytes % WAL_BLOCK_BYTES != 0)
+        return set_err(err, SEGLOG_EINVAL, 0,
+                       "wal: file_size_bytes %" PRIu64 " must be a multiple of %u and >= %u",
+                       o->file_size_bytes, WAL_BLOCK_BYTES, WAL_FILE_SIZE_MIN_BYTES);
+    if (o->group_max_bytes < WAL_BLOCK_BYTES ||
+        (uint64_t)o->group_max_bytes + WAL_SLOT_SLACK_BYTES + WAL_FILE_HEADER_BYTES >
+            o->file_size_bytes)
+        return set_err(err, SEGLOG_EINVAL, 0,
+                       "wal: group_max_bytes %u must be >= %u and fit a file of %" PRIu64 " bytes",
+                       o->group_max_bytes, WAL_BLOCK_BYTES, o->file_size_bytes);
+    if (o->record_max_bytes == 0 ||
+        wal_frame_size(o->record_max_bytes) > (uint64_t)o->group_max_bytes)
+        return set_err(err, SEGLOG_EINVAL, 0,
+                       "wal: record_max_bytes %u plus a %u-byte header must fit group_max_bytes %u",
+                       o->record_max_bytes, WAL_FRAME_HEADER_BYTES, o->group_max_bytes);
+    if (o->group_max_records == 0 || o->group_max_records > (1u << 20))
+        return set_err(err, SEGLOG_EINVAL, 0, "wal: group_max_records %u must be 1..%u",
+                       o->group_max_records, 1u << 20);
+    if (o->inflight_groups == 0 || o->inflight_groups > WAL_INFLIGHT_GROUPS_MAX)
+        return set_err(err, SEGLOG_EINVAL, 0, "wal: inflight_groups %u must be 1..%u",
+                       o->inflight_groups, WAL_INFLIGHT_GROUPS_MAX);
+    if (o->spare_files > WAL_SPARE_FILES_MAX)
+        return set_err(err, SEGLOG_EINVAL, 0, "wal: spare_files %u must be 0..%u", o->spare_files,
+                       WAL_SPARE_FILES_MAX);
+    if (o->sync_mode != WAL_SYNC_LINKED_FDATASYNC && o->sync_mode != WAL_SYNC_RWF_DSYNC)
+        return set_err(err, SEGLOG_EINVAL, 0, "wal: unknown sync_mode %d", (int)o->sync_mode);
+    if (o->n_faults > 0 && !wal_faults_compiled())
+        return set_err(err, SEGLOG_ENOTSUP, 0,
+                       "wal: fault injection requested but not compiled in "
+                       "(configure with -DSEGLOG_FAULT_INJECTION=ON)");
+    return SEGLOG_OK;
+}
+
+/* ---- fault injection and kill points ---------------------------------------------------------- */
+
+bool wal_faults_compiled(void)
+{
+#ifdef SEGLOG_FAULT_INJECTION
+    return true;
+#else
+    return false;
+#endif
+}
+
+bool wal_kill_points_compiled(void)
+{
+#ifdef SEGLOG_KILL_POINTS
+    return true;
+#else
+    return false;
+#endif
+}
+
+#ifdef SEGLOG_KILL_POINTS
+static pthread_once_t kill_once = PTHREAD_ONCE_INIT;
+static const char *kill_name;
+static atomic_long kill_countdown;
+
+static void kill_init(void)
+{
+    kill_name = getenv("SEGLOG_KILL_POINT");
+    const char *after = getenv("SEGLOG_KILL_AFTER");
+    long n = after ? strtol(after, NULL, 10) : 1;
+    atomic_store(&kill_countdown, n > 0 ? n : 1);
+}
+
+void wal_kill_point(const char *name)
+{
+    pthread_once(&kill_once, kill_init);
+    if (kill_name && strcmp(kill_name, name) == 0 && atomic_fetch_sub(&kill_countdown, 1) == 1) {
+        fprintf(stderr, "seglog: kill point %s reached\n", name);
+        raise(SIGKILL);
+    }
+}
+#define KILL_POINT(name) wal_kill_point(name)
+#else
+void wal_kill_point(const char *name)
+{
+    (void)name;
+}
+#define KILL_POINT(name) ((void)0)
+#endif
+
+/* Replaces a completion result as the fault plan says; a no-op unless compiled in. */
+static int fault_filter(wal *w, wal_fault_op op, int res, uint64_t len)
+{
+#ifdef SEGLOG_FAULT_INJECTION
+    uint64_t nth = ++w->fault_count[op];
+    for (size_t i = 0; i < w->opt.n_faults; i++) {
+        const wal_fault *f = &w->opt.faults[i];
+        if (f->op != op || !(nth == f->nth || (f->persistent && nth > f->nth)))
+            continue;
+        if (f->result == WAL_FAULT_SHORT)
+            return res > 0 ? (int)(len / 2) : res;
+        return f->result;
+    }
+#else
+    (void)w;
+    (void)op;
+    (void)len;
+#endif
+    return res;
+}
+
+/* ---- small file helpers ----------------------------------------------------------------------- */
+
+static int fsync_dir(wal *w, seglog_error *err, const char *why)
+{
+    if (fsync(w->dir_fd) != 0)
+        return set_err(err, SEGLOG_EIO, errno, "wal: fsync of directory %s after %s failed: %s",
+                       w->dir, why, strerror(errno));
+    return SEGLOG_OK;
+}
+
+static int pwrite_all(int fd, const void *buf, size_t len, off_t off)
+{
+    const uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = pwrite(fd, p, len, off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (n == 0)
+            return -EIO;
+        p += n;
+        len -= (size_t)n;
+        off += n;
+    }
+    return 0;
+}
+
+/* Writes zeros over [from, to) of fd and fdatasyncs. */
+static int zero_range(int fd, uint64_t from, uint64_t to)
+{
+    static const uint8_t zeros[64 << 10];
+    while (from < to) {
+        size_t n = (size_t)(to - from < sizeof zeros ? to - from : sizeof zeros);
+        int rc = pwrite_all(fd, zeros, n, (off_t)from);
+        if (rc < 0)
+            return rc;
+        from += n;
+    }
+    return fdatasync(fd) == 0 ? 0 : -errno;
+}
+
+/* ---- the preparer ---------------------------------------------------------------------------- */
+
+/* Makes file file_no ready: recycles `recycle_from` (a file behind the checkpoint) if non-zero,
+ * else creates it. Called without prep_mu. */
+static int prepare_file(wal *w, uint64_t file_no, uint64_t recycle_from, seglog_error *err)
+{
+    char name[WAL_FILE_NAME_MAX], tmp[WAL_FILE_NAME_MAX + 8], old[WAL_FILE_NAME_MAX];
+    wal_file_name(name, file_no);
+    snprintf(tmp, sizeof tmp, "%s.tmp", name);
+    int fd = -1;
+    if (recycle_from != 0) {
+        wal_file_name(old, recycle_from);
+        if (renameat(w->dir_fd, old, w->dir_fd, tmp) != 0)
+            return set_err(err, SEGLOG_EIO, errno, "wal: rename %s/%s to %s failed: %s", w->dir,
+                           old, tmp, strerror(errno));
+        fd = openat(w->dir_fd, tmp, O_WRONLY | O_CLOEXEC);
+    } else {
+        fd = openat(w->dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    }
+    if (fd < 0)
+        return set_err(err, SEGLOG_EIO, errno, "wal: open %s/%s failed: %s", w->dir, tmp,
+                       strerror(errno));
+    uint8_t *hdr = aligned_alloc(WAL_BLOCK_BYTES, WAL_FILE_HEADER_BYTES);
+    if (!hdr) {
+        close(fd);
+        return set_err(err, SEGLOG_ENOMEM, ENOMEM, "wal: out of memory preparing %s", name);
+    }
+    wal_file_header h = {.format_version = WAL_FORMAT_VERSION,
+                         .file_no = file_no,
+                         .file_size = w->opt.file_size_bytes,
+                         .record_max = w->opt.record_max_bytes};
+    wal_file_header_encode(hdr, &h);
+    int rc = pwrite_all(fd, hdr, WAL_FILE_HEADER_BYTES, 0);
+    free(hdr);
+    if (rc == 0 && recycle_from == 0) {
+        if (w->opt.prewrite_files) {
+            rc = zero_range(fd, WAL_FILE_HEADER_BYTES, w->opt.file_size_bytes);
+        } else {
+            rc = posix_fallocate(fd, 0, (off_t)w->opt.file_size_bytes);
+            rc = -rc;
+        }
+    }
+    if (rc == 0 && fdatasync(fd) != 0)
+        rc = -errno;
+    close(fd);
+    if (rc != 0)
+        return set_err(err, SEGLOG_EIO, -rc, "wal: preparing %s/%s failed: %s", w->dir, tmp,
+                       strerror(-rc));
+    if (renameat(w->dir_fd, tmp, w->dir_fd, name) != 0)
+        return set_err(err, SEGLOG_EIO, errno, "wal: rename %s/%s failed: %s", w->dir, tmp,
+                       strerror(errno));
+    return fsync_dir(w, err, "preparing a WAL file");
+}
+
+static uint32_t recyclable_count(const wal *w)
+{
+    /* files[i] holds only records < files[i+1].first_seq; it may go when that is <= ckpt + 1.
+     * The last file is the one being written and never goes. */
+    uint32_t k = 0;
+    while (k + 1 < w->n_files && w->files[k + 1].first_seq != 0 &&
+           w->files[k + 1].first_seq <= w->checkpoint_seq + 1)
+        k++;
+    return k;
+}
+
+static void *prep_main(void *arg)
+{
+    wal *w = arg;
+    pthread_mutex_lock(&w->prep_mu);
+    for (;;) {
+        uint32_t recyclable = recyclable_count(w);
+        bool need_spare = w->n_spares < w->opt.spare_files && w->prep_error == 0;
+        if (w->prep_stop)
+            break;
+        if (!need_spare && recyclable == 0) {
+            pthread_cond_wait(&w->prep_cv, &w->prep_mu);
+            continue;
+        }
+        uint64_t old = 0;
+        if (recyclable > 0) {
+            old = w->files[0].file_no;
+            memmove(w->files, w->files + 1, (w->n_files - 1) * sizeof *w->files);
+            w->n_files--;
+        }
+        seglog_error err = {0};
+        int rc;
+        if (need_spare) {
+            uint64_t file_no = w->next_file_no++;
+            pthread_mutex_unlock(&w->prep_mu);
+            rc = prepare_file(w, file_no, old, &err);
+            pthread_mutex_lock(&w->prep_mu);
+            if (rc == SEGLOG_OK) {
+                w->spares[w->n_spares++] = file_no;
+                if (old)
+                    w->files_recycled++;
+                else
+                    w->files_created++;
+            }
+        } else {
+            char name[WAL_FILE_NAME_MAX];
+            wal_file_name(name, old);
+            pthread_mutex_unlock(&w->prep_mu);
+            rc = unlinkat(w->dir_fd, name, 0) == 0
+                     ? fsync_dir(w, &err, "removing a WAL file")
+                     : set_err(&err, SEGLOG_EIO, errno, "wal: unlink %s/%s failed: %s", w->dir,
+                               name, strerror(errno));
+            pthread_mutex_lock(&w->prep_mu);
+            if (rc == SEGLOG_OK)
+                w->files_removed++;
+        }
+        if (rc != SEGLOG_OK && w->prep_error == 0) {
+            w->prep_error = err.os_errno ? err.os_errno : EIO;
+            snprintf(w->prep_msg, sizeof w->prep_msg, "%s", err.message);
+        }
+        pthread_cond_broadcast(&w->prep_cv);
+    }
+    pthread_mutex_unlock(&w->prep_mu);
+    return NULL;
+}
+
+/* ---- the WAL thread ---------------------------------------------------------------------------- */
+
+static void poison_locked(wal *w, int os_errno, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void poison_locked(wal *w, int os_errno, const char *fmt, ...)
+{
+    if (w->poisoned)
+        return;
+    w->poisoned = true;
+    w->poison_errno = os_errno;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(w->poison_msg, sizeof w->poison_msg, fmt, ap);
+    va_end(ap);
+    pthread_cond_broadcast(&w->space_cv);
+}
+
+static struct io_uring_sqe *get_sqe(wal *w)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+    if (!sqe) {
+        io_uring_submit(&w->ring);
+        sqe = io_uring_get_sqe(&w->ring);
+    }
+    SEGLOG_ASSERT(sqe != NULL); /* the ring has two entries per slot plus spare */
+    return sqe;
+}
+
+static uint64_t ud(uint32_t slot, uint32_t gen, int op)
+{
+    return ((uint64_t)gen << 16) | ((uint64_t)slot << 8) | (uint64_t)op;
+}
+
+static void arm_event(wal *w)
+{
+    struct io_uring_sqe *sqe = get_sqe(w);
+    io_uring_prep_read(sqe, w->event_fd, &w->event_buf, sizeof w->event_buf, 0);
+    io_uring_sqe_set_data64(sqe, ud(0, 0, OP_EVENT));
+}
+
+/* Issues the write (from s->written on) and, in linked mode, its fdatasync, as attempt s->gen. */
+static void submit_attempt(wal *w, uint32_t idx)
+{
+    wal_slot *s = &w->slots[idx];
+    s->gen++;
+    struct io_uring_sqe *sqe = get_sqe(w);
+    io_uring_prep_write(sqe, s->fd, s->buf + s->written, (unsigned)(s->write_len - s->written),
+                        s->file_off + s->written);
+    io_uring_sqe_set_data64(sqe, ud(idx, s->gen, OP_WRITE));
+    s->pending++;
+    atomic_fetch_add(&w->n_writes, 1);
+    if (w->opt.sync_mode == WAL_SYNC_RWF_DSYNC) {
+        sqe->rw_flags = RWF_DSYNC;
+        return;
+    }
+    sqe->flags |= IOSQE_IO_LINK;
+    sqe = get_sqe(w);
+    io_uring_prep_fsync(sqe, s->fd, IORING_FSYNC_DATASYNC);
+    io_uring_sqe_set_data64(sqe, ud(idx, s->gen, OP_FSYNC));
+    s->pending++;
+    atomic_fetch_add(&w->n_fsyncs, 1);
+}
+
+/* Switches to the next prepared file; waits for the preparer if none is ready. */
+static int rotate(wal *w)
+{
+    KILL_POINT(WAL_KILL_IN_ROTATION);
+    pthread_mutex_lock(&w->prep_mu);
+    while (w->n_spares == 0 && w->prep_error == 0) {
+        pthread_cond_broadcast(&w->prep_cv);
+        pthread_cond_wait(&w->prep_cv, &w->prep_mu);
+    }
+    if (w->n_spares == 0) {
+        int e = w->prep_error;
+        char msg[SEGLOG_ERROR_MESSAGE_MAX];
+        snprintf(msg, sizeof msg, "%s", w->prep_msg);
+        pthread_mutex_unlock(&w->prep_mu);
+        pthread_mutex_lock(&w->mu);
+        poison_locked(w, e, "wal: no next file to rotate into: %s", msg);
+        pthread_mutex_unlock(&w->mu);
+        return -e;
+    }
+    if (w->n_files >= WAL_FILES_MAX) {
+        uint64_t ckpt = w->checkpoint_seq;
+        pthread_mutex_unlock(&w->prep_mu);
+        pthread_mutex_lock(&w->mu);
+        poison_locked(w, ENOSPC, "wal: %u WAL files hold records after checkpoint %" PRIu64
+                      "; the layer above must checkpoint", WAL_FILES_MAX, ckpt);
+        pthread_mutex_unlock(&w->mu);
+        return -ENOSPC;
+    }
+    uint64_t file_no = w->spares[0];
+    memmove(w->spares, w->spares + 1, (w->n_spares - 1) * sizeof *w->spares);
+    w->n_spares--;
+    w->files[w->n_files++] = (wal_file){.file_no = file_no, .first_seq = 0};
+    pthread_cond_broadcast(&w->prep_cv);
+    pthread_mutex_unlock(&w->prep_mu);
+
+    char name[WAL_FILE_NAME_MAX];
+    wal_file_name(name, file_no);
+    int flags = O_WRONLY | O_CLOEXEC | (w->opt.direct_io ? O_DIRECT : 0);
+    int fd = openat(w->dir_fd, name, flags);
+    if (fd < 0) {
+        int e = errno;
+        pthread_mutex_lock(&w->mu);
+        poison_locked(w, e, "wal: open %s/%s failed: %s", w->dir, name, strerror(e));
+        pthread_mutex_unlock(&w->mu);
+        return -e;
+    }
+    close(w->cur_fd);
+    w->cur_fd = fd;
+    w->cur_file_no = file_no;
+    w->cur_off = WAL_FILE_HEADER_BYTES;
+    w->cur_first_seq_known = false;
+    atomic_fetch_add(&w->n_rotations, 1);
+    return 0;
+}
+
+/* Pads a slot for O_DIRECT and stamps every frame with the file and the durable sequence. */
+static void seal_slot(wal *w, wal_slot *s, uint64_t synced_seq)
+{
+    uint32_t file_no32 = (uint32_t)w->cur_file_no;
+    if (w->opt.direct_io) {
+        uint64_t end = (s->used + WAL_BLOCK_BYTES - 1) & ~(uint64_t)(WAL_BLOCK_BYTES - 1);
+        uint64_t gap = end - s->used;
+        if (gap != 0 && gap < WAL_FRAME_HEADER_BYTES)
+            gap += WAL_BLOCK_BYTES;
+        if (gap != 0) {
+            wal_frame pad = {.len = (uint32_t)(gap - WAL_FRAME_HEADER_BYTES),
+                             .type = WAL_TYPE_PAD};
+            struct iovec none = {0};
+            memset(s->buf + s->used + WAL_FRAME_HEADER_BYTES, 0, pad.len);
+            wal_frame_encode_begin(s->buf + s->used, &pad, &none, 0);
+            /* the payload CRC of pad.len zero bytes */
+            wal_put32(s->buf + s->used, wal_crc32c(0, s->buf + s->used + WAL_FRAME_HEADER_BYTES,
+                                                  pad.len));
+            s->used += gap;
+        }
+    }
+    for (uint64_t off = 0; off < s->used;)
+        off += wal_frame_finish(s->buf + off, file_no32, synced_seq);
+    s->write_len = s->used;
+}
+
+/* Submits taken slots in order; stops before one that needs a new file while older groups are
+ * still in flight on the current one. */
+static void submit_ready(wal *w)
+{
+    for (;;) {
+        pthread_mutex_lock(&w->mu);
+        if (w->n_submitted >= w->n_taken || w->poisoned) {
+            pthread_mutex_unlock(&w->mu);
+            return;
+        }
+        uint32_t idx = (w->head + w->n_submitted) % w->nslots;
+        uint64_t synced = w->durable_seq;
+        pthread_mutex_unlock(&w->mu);
+
+        wal_slot *s = &w->slots[idx];
+        uint64_t len = s->used;
+        if (w->opt.direct_io)
+            len = (len + WAL_BLOCK_BYTES + WAL_FRAME_HEADER_BYTES) & ~(uint64_t)(WAL_BLOCK_BYTES - 1);
+        if (w->cur_off + len > w->opt.file_size_bytes) {
+            if (w->n_submitted > 0)
+                return; /* drain the old file first */
+            if (rotate(w) != 0)
+                return;
+        }
+        seal_slot(w, s, synced);
+        SEGLOG_ASSERT(w->cur_off + s->write_len <= w->opt.file_size_bytes);
+        s->fd = w->cur_fd;
+        s->file_no = w->cur_file_no;
+        s->file_off = w->cur_off;
+        s->written = 0;
+        s->submitted = true;
+        w->cur_off += s->write_len;
+        if (!w->cur_first_seq_known) {
+            pthread_mutex_lock(&w->prep_mu);
+            SEGLOG_ASSERT(w->n_files > 0 && w->files[w->n_files - 1].file_no == w->cur_file_no);
+            w->files[w->n_files - 1].first_seq = s->first_seq;
+            pthread_mutex_unlock(&w->prep_mu);
+            w->cur_first_seq_known = true;
+        }
+        submit_attempt(w, idx);
+        pthread_mutex_lock(&w->mu);
+        w->n_submitted++;
+        pthread_mutex_unlock(&w->mu);
+    }
+}
+
+static void slot_fail(wal *w, wal_slot *s, int res, const char *op)
+{
+    if (s->error == 0) {
+        s->error = res;
+        s->error_op = op;
+        char name[WAL_FILE_NAME_MAX];
+        wal_file_name(name, s->file_no);
+        pthread_mutex_lock(&w->mu);
+        poison_locked(w, -res,
+                      "wal: %s of records %" PRIu64 "..%" PRIu64 " to %s/%s at offset %" PRIu64
+                      " failed: %s",
+                      op, s->first_seq, s->last_seq, w->dir, name, s->file_off + s->written,
+                      strerror(-res));
+        pthread_mutex_unlock(&w->mu);
+    }
+}
+
+static void handle_cqe(wal *w, uint64_t data, int res)
+{
+    int op = (int)(data & 0xFF);
+    if (op == OP_EVENT) {
+        arm_event(w);
+        return;
+    }
+    uint32_t idx = (uint32_t)((data >> 8) & 0xFF);
+    uint32_t gen = (uint32_t)(data >> 16);
+    wal_slot *s = &w->slots[idx];
+    SEGLOG_ASSERT(idx < w->nslots && s->pending > 0);
+    s->pending--;
+    if (op == OP_WRITE) {
+        uint64_t want = s->write_len - s->written;
+        res = fault_filter(w, WAL_FAULT_WRITE, res, want);
+        if (res < 0) {
+            slot_fail(w, s, res, "write");
+        } else if ((uint64_t)res < want) {
+            if (s->short_retries >= WAL_SHORT_WRITE_RETRIES_MAX || res == 0) {
+                slot_fail(w, s, -EIO, "write (short, resubmitted too often)");
+            } else {
+                s->short_retries++;
+                atomic_fetch_add(&w->n_short, 1);
+                s->written += (uint64_t)res;
+                if (w->opt.direct_io)
+                    s->written &= ~(uint64_t)(WAL_BLOCK_BYTES - 1);
+            }
+        } else {
+            s->written = s->write_len;
+            s->write_ok_gen = gen;
+            if (w->opt.sync_mode == WAL_SYNC_RWF_DSYNC)
+                s->durable = true;
+            else
+                KILL_POINT(WAL_KILL_AFTER_WRITE);
+        }
+    } else {
+        res = fault_filter(w, WAL_FAULT_FSYNC, res, 0);
+        if (res == -ECANCELED && s->write_ok_gen != gen) {
+            /* the linked write came back short or failed; the chain was broken */
+        } else if (res < 0) {
+            slot_fail(w, s, res, "fdatasync");
+        } else if (s->write_ok_gen == gen) {
+            s->durable = true;
+        }
+    }
+    /* A short write: once this attempt's CQEs are all in, issue the rest with a fresh fsync. */
+    if (s->pending == 0 && !s->durable && s->error == 0 && s->written < s->write_len) {
+        pthread_mutex_lock(&w->mu);
+        bool poisoned = w->poisoned;
+        pthread_mutex_unlock(&w->mu);
+        if (!poisoned)
+            submit_attempt(w, idx);
+    }
+}
+
+/* Delivers finished groups from the head, in sequence order. Returns how many. */
+static uint32_t deliver(wal *w)
+{
+    uint32_t delivered = 0;
+    for (;;) {
+        pthread_mutex_lock(&w->mu);
+        if (w->n_taken == 0) {
+            pthread_mutex_unlock(&w->mu);
+            return delivered;
+        }
+        uint32_t idx = w->head;
+        wal_slot *s = &w->slots[idx];
+        bool ok = s->durable && s->error == 0 && s->pending == 0;
+        bool failed = s->pending == 0 && !ok && (s->error != 0 || w->poisoned);
+        if (!ok && !failed) {
+            pthread_mutex_unlock(&w->mu);
+            return delivered;
+        }
+        if (ok) {
+            SEGLOG_ASSERT(s->first_seq == w->durable_seq + 1); /* acks go in sequence order */
+            w->durable_seq = s->last_seq;
+            w->groups++;
+            w->records += s->n;
+            w->bytes += s->write_len;
+        }
+        pthread_mutex_unlock(&w->mu);
+
+        if (ok)
+            KILL_POINT(WAL_KILL_AFTER_FSYNC);
+        int status = ok ? SEGLOG_OK : (s->error != 0 ? SEGLOG_EIO : SEGLOG_EPOISONED);
+        for (uint32_t i = 0; i < s->n; i++)
+            if (s->done[i].fn)
+                s->done[i].fn(s->done[i].ctx, s->done[i].seq, status);
+
+        pthread_mutex_lock(&w->mu);
+        bool was_submitted = s->submitted;
+        s->used = 0;
+        s->n = 0;
+        s->first_seq = s->last_seq = 0;
+        s->submitted = false;
+        s->write_len = s->written = 0;
+        s->write_ok_gen = 0;
+        s->durable = false;
+        s->short_retries = 0;
+        s->error = 0;
+        s->error_op = NULL;
+        w->head = (w->head + 1) % w->nslots;
+        w->n_taken--;
+        if (was_submitted)
+            w->n_submitted--;
+        if (w->space_waiters > 0)
+            pthread_cond_broadcast(&w->space_cv);
+        pthread_mutex_unlock(&w->mu);
+        delivered++;
+    }
+}
+
+/* Moves closed and filling slots to the taken region while the in-flight limit allows; after a
+ * poisoning, takes everything so that it is failed. Called with mu held. */
+static uint32_t take_locked(wal *w)
+{
+    uint32_t taken = 0;
+    for (;;) {
+        uint32_t limit = w->poisoned ? w->nslots : w->opt.inflight_groups;
+        if (w->n_taken >= limit)
+            break;
+        if (w->n_closed > 0) {
+            w->n_closed--;
+            w->n_taken++;
+            taken++;
+            continue;
+        }
+        wal_slot *fill = &w->slots[(w->head + w->n_taken) % w->nslots];
+        if (fill->n > 0 && w->n_taken + 2 <= w->nslots) {
+            w->n_taken++;
+            taken++;
+            continue;
+        }
+        break;
+    }
+    return taken;
+}
+
+static bool work_pending_locked(const wal *w)
+{
+    const wal_slot *fill = &w->slots[(w->head + w->n_taken + w->n_closed) % w->nslots];
+    return w->n_taken > 0 || w->n_closed > 0 || fill->n > 0;
+}
+
+static void *wal_main(void *arg)
+{
+    wal *w = arg;
+    arm_event(w);
+    io_uring_submit(&w->ring);
+    for (;;) {
+        pthread_mutex_lock(&w->mu);
+        uint32_t taken = take_locked(w);
+        bool poisoned = w->poisoned;
+        pthread_mutex_unlock(&w->mu);
+        if (!poisoned)
+            submit_ready(w);
+        io_uring_submit(&w->ring);
+
+        uint32_t handled = 0;
+        struct io_uring_cqe *cqe;
+        while (io_uring_peek_cqe(&w->ring, &cqe) == 0) {
+            uint64_t data = io_uring_cqe_get_data64(cqe);
+            int res = cqe->res;
+            io_uring_cqe_seen(&w->ring, cqe);
+            handle_cqe(w, data, res);
+            handled++;
+        }
+        uint32_t delivered = deliver(w);
+        if (taken + handled + delivered > 0)
+            continue;
+
+        pthread_mutex_lock(&w->mu);
+        uint32_t limit = w->poisoned ? w->nslots : w->opt.inflight_groups;
+        const wal_slot *fill = &w->slots[(w->head + w->n_taken) % w->nslots];
+        bool can_take = w->n_taken < limit && (w->n_closed > 0 || fill->n > 0);
+        if (can_take) {
+            pthread_mutex_unlock(&w->mu);
+            continue;
+        }
+        if (w->closing && !work_pending_locked(w)) {
+            pthread_mutex_unlock(&w->mu);
+            break;
+        }
+        w->sleeping = true;
+        pthread_mutex_unlock(&w->mu);
+        io_uring_submit_and_wait(&w->ring, 1);
+        pthread_mutex_lock(&w->mu);
+        w->sleeping = false;
+        pthread_mutex_unlock(&w->mu);
+    }
+    return NULL;
+}
+
+/* ---- recovery scan ---------------------------------------------------------------------------- */
+
+typedef struct scan_file {
+    uint64_t file_no;
+    int fd;
+    uint8_t *map;        /* whole file, read-only; NULL if empty */
+    uint64_t size;
+    int header_rc;       /* SEGLOG_OK, SEGLOG_ECORRUPT or SEGLOG_EVERSION */
+    wal_file_header hdr;
+    uint64_t first_seq;  /* of its first record, 0 if none */
+    uint64_t records;
+} scan_file;
+
+typedef struct scan {
+    scan_file *files;
+    uint32_t n;
+    uint32_t end_idx;    /* file holding the end of the log (n if no files) */
+    uint64_t end_off;
+    uint64_t next_seq;   /* last record's seq + 1, or 0 if none */
+    bool torn;
+} scan;
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void scan_free(scan *sc)
+{
+    for (uint32_t i = 0; i < sc->n; i++) {
+        if (sc->files[i].map)
+            munmap(sc->files[i].map, sc->files[i].size);
+        if (sc->files[i].fd >= 0)
+            close(sc->files[i].fd);
+    }
+    free(sc->files);
+    memset(sc, 0, sizeof *sc);
+}
+
+/* Lists and maps the WAL files of dir; removes .tmp leftovers if remove_tmp. */
+static int scan_list(int dir_fd, const char *dir, bool remove_tmp, scan *sc, seglog_error *err)
+{
+    int dfd = dup(dir_fd);
+    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    if (!d) {
+        if (dfd >= 0)
+            close(dfd);
+        return set_err(err, SEGLOG_EIO, errno, "wal: cannot list %s: %s", dir, strerror(errno));
+    }
+    rewinddir(d);
+    uint64_t *nos = malloc(WAL_FILES_MAX * sizeof *nos);
+    uint32_t n = 0;
+    bool removed = false;
+    struct dirent *de;
+    int rc = SEGLOG_OK;
+    while (nos && (de = readdir(d)) != NULL) {
+        uint64_t no;
+        size_t len = strlen(de->d_name);
+        if (remove_tmp && len > 4 && strcmp(de->d_name + len - 4, ".tmp") == 0 &&
+            strncmp(de->d_name, "wal-", 4) == 0) {
+            unlinkat(dir_fd, de->d_name, 0);
+            removed = true;
+            continue;
+        }
+        if (!wal_file_name_parse(de->d_name, &no))
+            continue;
+        if (n == WAL_FILES_MAX) {
+            rc = set_err(err, SEGLOG_EINVAL, 0, "wal: more than %u WAL files in %s",
+                         WAL_FILES_MAX, dir);
+            break;
+        }
+        nos[n++] = no;
+    }
+    closedir(d);
+    if (!nos)
+        return set_err(err, SEGLOG_ENOMEM, ENOMEM, "wal: out of memory listing %s", dir);
+    if (rc != SEGLOG_OK) {
+        free(nos);
+        return rc;
+    }
+    if (removed)
+        fsync(dir_fd);
+    qsort(nos, n, sizeof *nos, cmp_u64);
+    sc->files = calloc(n ? n : 1, sizeof *sc->files);
+    if (!sc->files) {
+        free(nos);
+        return set_err(err, SEGLOG_ENOMEM, ENOMEM, "wal: out of memory listing %s", dir);
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        scan_file *f = &sc->files[sc->n++];
+        f->file_no = nos[i];
+        f->fd = -1;
+        char name[WAL_FILE_NAME_MAX];
+        wal_file_name(name, f->file_no);
+        f->fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        if (f->fd < 0 || fstat(f->fd, &st) != 0) {
+            rc = set_err(err, SEGLOG_EIO, errno, "wal: cannot open %s/%s: %s", dir, name,
+                         strerror(errno));
+            break;
+        }
+        f->size = (uint64_t)st.st_size;
+        if (f->size > 0) {
+            void *m = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, f->fd, 0);
+            if (m == MAP_FAILED) {
+                rc = set_err(err, SEGLOG_EIO, errno, "wal: cannot map %s/%s: %s", dir, name,
+                             strerror(errno));
+                break;
+            }
+            f->map = m;
+        }
+        f->header_rc = wal_file_header_decode(f->map, f->size, &f->hdr);
+        if (f->header_rc == SEGLOG_EVERSION) {
+            rc = set_err(err, SEGLOG_EVERSION, 0,
+                         "wal: %s/%s has format version %u; this build reads version %u", dir,
+                         name, f->hdr.format_version, WAL_FORMAT_VERSION);
+            break;
+        }
+        if (f->header_rc == SEGLOG_OK && f->hdr.file_no != f->file_no)
+            f->header_rc = SEGLOG_ECORRUPT;
+    }
+    free(nos);
+    return rc;
+}
+
+/* Searches [from, size) of f at every frame alignment for valid frames of f. */
+static bool scan_ahead(const scan_file *f, uint32_t record_max, uint64_t from,
+                       uint64_t *max_synced, uint64_t *max_end, uint64_t *first_off)
+{
+    bool found = false;
+    uint32_t want = (uint32_t)f->file_no;
+    from &= ~(uint64_t)(WAL_FRAME_ALIGN_BYTES - 1);
+    for (uint64_t off = from; off + WAL_FRAME_HEADER_BYTES <= f->size;
+         off += WAL_FRAME_ALIGN_BYTES) {
+        if (wal_get32(f->map + off + 24) != want)
+            continue;
+        wal_frame fr;
+        if (wal_frame_check(f->map + off, f->size - off, want, record_max, &fr) != WAL_FRAME_OK)
+            continue;
+        if (!found) {
+            *first_off = off;
+            *max_synced = 0;
+            *max_end = 0;
+        }
+        found = true;
+        if (fr.synced_seq > *max_synced)
+            *max_synced = fr.synced_seq;
+        if (off + wal_frame_size(fr.len) > *max_end)
+            *max_end = off + wal_frame_size(fr.len);
+    }
+    return found;
+}
+
+static uint32_t file_record_max(const scan_file *f)
+{
+    return f->header_rc == SEGLOG_OK ? f->hdr.record_max : (uint32_t)(f->size > UINT32_MAX / 2
+                                                                          ? UINT32_MAX / 2
+                                                                          : f->size);
+}
+
+/* The recovery walk described at the top of this file. */
+static int scan_walk(scan *sc, const char *dir, uint64_t from_seq, wal_replay_fn replay,
+                     void *ctx, wal_scan_report *rep, seglog_error *err)
+{
+    uint64_t expect = 0; /* next sequence, 0 until the first record */
+    bool ended = false;
+    bool have_end = false;
+    sc->end_idx = sc->n;
+    sc->end_off = WAL_FILE_HEADER_BYTES;
+    char name[WAL_FILE_NAME_MAX];
+    for (uint32_t i = 0; i < sc->n; i++) {
+        scan_file *f = &sc->files[i];
+        rep->files++;
+        uint32_t rmax = file_record_max(f);
+        uint32_t want = (uint32_t)f->file_no;
+        wal_file_name(name, f->file_no);
+        if (ended) {
+            uint64_t ms, me, fo;
+            if (f->size > WAL_FILE_HEADER_BYTES &&
+                scan_ahead(f, rmax, WAL_FILE_HEADER_BYTES, &ms, &me, &fo)) {
+                char ename[WAL_FILE_NAME_MAX];
+                wal_file_name(ename, sc->end_idx < sc->n ? sc->files[sc->end_idx].file_no : 0);
+                return set_err(err, SEGLOG_ECORRUPT, 0,
+                               "wal: corruption: the log ends at %s/%s offset %" PRIu64
+                               " but %s offset %" PRIu64 " holds records written after it",
+                               dir, ename, sc->end_off, name, fo);
+            }
+            continue;
+        }
+        uint64_t pos = WAL_FILE_HEADER_BYTES;
+        wal_frame_status st = WAL_FRAME_ZERO;
+        wal_frame fr;
+        while (f->size > pos) {
+            st = wal_frame_check(f->map + pos, f->size - pos, want, rmax, &fr);
+            if (st != WAL_FRAME_OK)
+                break;
+            if (fr.type == WAL_TYPE_PAD) {
+                pos += wal_frame_size(fr.len);
+                continue;
+            }
+            if (expect != 0 && fr.seq != expect)
+                break;
+            if (f->header_rc != SEGLOG_OK)
+                return set_err(err, SEGLOG_ECORRUPT, 0,
+                               "wal: corruption: the header of %s/%s is damaged but the file "
+                               "holds records",
+                               dir, name);
+            if (expect == 0 && from_seq > 1 && fr.seq > from_seq)
+                return set_err(err, SEGLOG_ECORRUPT, 0,
+                               "wal: records from %" PRIu64 " are needed but the WAL starts at %"
+                               PRIu64 " (%s/%s)",
+                               from_seq, fr.seq, dir, name);
+            if (f->first_seq == 0)
+                f->first_seq = fr.seq;
+            f->records++;
+            rep->records++;
+            if (rep->first_seq == 0)
+                rep->first_seq = fr.seq;
+            rep->last_seq = fr.seq;
+            if (fr.seq >= from_seq && replay) {
+                int rc = replay(ctx, fr.seq, fr.type, f->map + pos + WAL_FRAME_HEADER_BYTES, fr.len);
+                if (rc != 0)
+                    return rc;
+            }
+            if (fr.seq >= from_seq)
+                rep->replayed++;
+            expect = fr.seq + 1;
+            pos += wal_frame_size(fr.len);
+        }
+        if (f->size <= pos)
+            st = WAL_FRAME_ZERO;
+        uint64_t eref = expect ? expect : (from_seq > 1 ? from_seq : 1);
+        uint64_t max_synced = 0, max_end = 0, first_off = 0;
+        bool after = f->size > pos && scan_ahead(f, rmax, pos, &max_synced, &max_end, &first_off);
+        bool damaged = st == WAL_FRAME_BAD || st == WAL_FRAME_TRUNCATED || st == WAL_FRAME_OK;
+        if (after && max_synced >= eref)
+            return set_err(err, SEGLOG_ECORRUPT, 0,
+                           "wal: corruption at %s/%s offset %" PRIu64 " (record %" PRIu64
+                           " expected): records after it, up to offset %" PRIu64
+                           ", were written when it was already durable",
+                           dir, name, pos, eref, max_end);
+        if (after || damaged) {
+            sc->end_idx = i;
+            sc->end_off = pos;
+            sc->torn = true;
+            ended = have_end = true;
+            rep->end = WAL_END_TORN;
+            uint64_t extent = after ? max_end : pos + WAL_FRAME_HEADER_BYTES;
+            if (!after && st != WAL_FRAME_OK && f->size - pos >= WAL_FRAME_HEADER_BYTES) {
+                uint64_t len = wal_get32(f->map + pos + 4);
+                if (len <= rmax)
+                    extent = pos + wal_frame_size((uint32_t)len);
+            }
+            if (extent > f->size)
+                extent = f->size;
+            rep->torn_bytes = extent - pos;
+            snprintf(rep->end_reason, sizeof rep->end_reason,
+                     "torn tail: %s at offset %" PRIu64 ", %" PRIu64
+                     " bytes of unacknowledged records cut off",
+                     st == WAL_FRAME_TRUNCATED ? "a truncated frame"
+                     : st == WAL_FRAME_OK      ? "a frame out of sequence"
+                     : st == WAL_FRAME_BAD     ? "a damaged frame"
+                                               : "a gap",
+                     pos, rep->torn_bytes);
+            continue;
+        }
+        if (pos == WAL_FILE_HEADER_BYTES && have_end) {
+            ended = true; /* an empty file after the last one written: the log ended before */
+            continue;
+        }
+        if (f->header_rc != SEGLOG_OK && pos == WAL_FILE_HEADER_BYTES)
+            continue; /* a damaged header on a file that holds nothing: ignored */
+        sc->end_idx = i;
+        sc->end_off = pos;
+        have_end = true;
+        rep->end = expect ? WAL_END_CLEAN : WAL_END_EMPTY;
+        snprintf(rep->end_reason, sizeof rep->end_reason, "%s at offset %" PRIu64,
+                 st == WAL_FRAME_STALE ? "clean end: a previous use's frames follow"
+                                       : "clean end: unwritten space follows",
+                 pos);
+        if (pos == WAL_FILE_HEADER_BYTES)
+            ended = true;
+    }
+    sc->next_seq = expect;
+    if (sc->end_idx < sc->n)
+        wal_file_name(rep->end_file, sc->files[sc->end_idx].file_no);
+    rep->end_offset = sc->end_off;
+    if (rep->end == WAL_END_EMPTY && rep->end_reason[0] == '\0')
+        snprintf(rep->end_reason, sizeof rep->end_reason, "no WAL files");
+    return SEGLOG_OK;
+}
+
+int wal_scan_dir(const char *dir, uint64_t from_seq, wal_replay_fn replay, void *replay_ctx,
+                 wal_scan_report *report, seglog_error *err)
+{
+    wal_scan_report local;
+    wal_scan_report *rep = report ? report : &local;
+    memset(rep, 0, sizeof *rep);
+    int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd < 0)
+        return set_err(err, SEGLOG_EIO, errno, "wal: cannot open directory %s: %s", dir,
+                       strerror(errno));
+    scan sc = {0};
+    int rc = scan_list(dir_fd, dir, false, &sc, err);
+    if (rc == SEGLOG_OK)
+        rc = scan_walk(&sc, dir, from_seq, replay, replay_ctx, rep, err);
+    scan_free(&sc);
+    close(dir_fd);
+    return rc;
+}
+
+/* ---- open and close ---------------------------------------------------------------------------- */
+
+static void free_slots(wal *w)
+{
+    if (!w->slots)
+        return;
+    for (uint32_t i = 0; i < w->nslots; i++) {
+        free(w->slots[i].buf);
+        free(w->slots[i].done);
+    }
+    free(w->slots);
+    w->slots = NULL;
+}
+
+static void wal_free(wal *w)
+{
+    if (!w)
+        return;
+    free_slots(w);
+    free(w->files);
+    free(w->spares);
+    if (w->cur_fd >= 0)
+        close(w->cur_fd);
+    if (w->event_fd >= 0)
+        close(w->event_fd);
+    if (w->lock_fd >= 0)
+        close(w->lock_fd);
+    if (w->dir_fd >= 0)
+        close(w->dir_fd);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->space_cv);
+    pthread_mutex_destroy(&w->prep_mu);
+    pthread_cond_destroy(&w->prep_cv);
+    free(w);
+}
+
+/* Builds the file lists from a scan: files up to the end hold records; later ones are spares. */
+static int adopt_scan(wal *w, scan *sc, seglog_error *err)
+{
+    uint64_t max_no = 0;
+    for (uint32_t i = 0; i < sc->n; i++) {
+        scan_file *f = &sc->files[i];
+        if (f->file_no > max_no)
+            max_no = f->file_no;
+        char name[WAL_FILE_NAME_MAX];
+        wal_file_name(name, f->file_no);
+        bool junk = f->header_rc != SEGLOG_OK || f->hdr.file_size != f->size ||
+                    (i > sc->end_idx && f->hdr.file_size != w->opt.file_size_bytes);
+        if (i <= sc->end_idx && (f->records > 0 || i == sc->end_idx) && !junk) {
+            w->files[w->n_files++] = (wal_file){.file_no = f->file_no, .first_seq = f->first_seq};
+        } else if (i > sc->end_idx && !junk && w->n_spares < w->opt.spare_files) {
+            w->spares[w->n_spares++] = f->file_no;
+        } else if (i != sc->end_idx) {
+            /* behind the end with nothing needed, damaged and empty, or a spare too many */
+            if (unlinkat(w->dir_fd, name, 0) != 0)
+                return set_err(err, SEGLOG_EIO, errno, "wal: cannot remove %s/%s: %s", w->dir,
+                               name, strerror(errno));
+            w->files_removed++;
+        }
+    }
+    w->next_file_no = max_no + 1;
+    return fsync_dir(w, err, "removing unusable WAL files");
+}
+
+static int start_writing(wal *w, scan *sc, seglog_error *err)
+{
+    uint64_t off = WAL_FILE_HEADER_BYTES;
+    if (w->n_files == 0) {
+        uint64_t no = w->next_file_no++;
+        int rc = prepare_file(w, no, 0, err);
+        if (rc != SEGLOG_OK)
+            return rc;
+        w->files_created++;
+        w->files[w->n_files++] = (wal_file){.file_no = no, .first_seq = 0};
+    } else {
+        SEGLOG_ASSERT(sc->end_idx < sc->n &&
+                      sc->files[sc->end_idx].file_no == w->files[w->n_files - 1].file_no);
+        off = sc->end_off;
+    }
+    wal_file *cur = &w->files[w->n_files - 1];
+    char name[WAL_FILE_NAME_MAX];
+    wal_file_name(name, cur->file_no);
+    w->cur_fd = openat(w->dir_fd, name, O_WRONLY | O_CLOEXEC | (w->opt.direct_io ? O_DIRECT : 0));
+    if (w->cur_fd < 0)
+        return set_err(err, SEGLOG_EIO, errno, "wal: cannot open %s/%s for writing: %s", w->dir,
+                       name, strerror(errno));
+    w->cur_file_no = cur->file_no;
+    w->cur_off = off;
+    w->cur_first_seq_known = cur->first_seq != 0;
+    if (w->opt.direct_io && off % WAL_BLOCK_BYTES != 0)
+        w->cur_off = w->opt.file_size_bytes; /* written buffered before: go on in a new file */
+    return SEGLOG_OK;
+}
+
+static int alloc_slots(wal *w, seglog_error *err)
+{
+    w->nslots = w->opt.inflight_groups + 2;
+    w->slots = calloc(w->nslots, sizeof *w->slots);
+    if (!w->slots)
+        return set_err(err, SEGLOG_ENOMEM, ENOMEM, "wal: out of memory for %u slots", w->nslots);
+    size_t cap = ((size_t)w->opt.group_max_bytes + WAL_SLOT_SLACK_BYTES + WAL_BLOCK_BYTES - 1) &
+                 ~(size_t)(WAL_BLOCK_BYTES - 1);
+    for (uint32_t i = 0; i < w->nslots; i++) {
+        w->slots[i].buf = aligned_alloc(WAL_BLOCK_BYTES, cap);
+        w->slots[i].done = calloc(w->opt.group_max_records, sizeof(wal_done_entry));
+        if (!w->slots[i].buf || !w->slots[i].done)
+            return set_err(err, SEGLOG_ENOMEM, ENOMEM,
+                           "wal: out of memory for %u group buffers of %zu bytes", w->nslots, cap);
+        w->slots[i].fd = -1;
+    }
+    return SEGLOG_OK;
+}
+
+int wal_open(wal **out, const char *dir, const wal_options *opts, uint64_t replay_from_seq,
+             wal_replay_fn replay, void *replay_ctx, wal_scan_report *report, seglog_error *err)
+{
+    *out = NULL;
+    wal_scan_report local;
+    wal_scan_report *rep = report ? report : &local;
+    memset(rep, 0, sizeof *rep);
+    wal_options defaults;
+    if (!opts) {
+        wal_options_init(&defaults);
+        opts = &defaults;
+    }
+    int rc = options_check(opts, err);
+    if (rc != SEGLOG_OK)
+        return rc;
+    if (strlen(dir) >= WAL_PATH_MAX)
+        return set_err(err, SEGLOG_EINVAL, 0, "wal: directory path longer than %u bytes",
+                       WAL_PATH_MAX);
+    wal *w = calloc(1, sizeof *w);
+    if (!w)
+        return set_err(err, SEGLOG_ENOMEM, ENOMEM, "wal: out of memory");
+    snprintf(w->dir, sizeof w->dir, "%s", dir);
+    w->opt = *opts;
+    w->dir_fd = w->lock_fd = w->event_fd = w->cur_fd = -1;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_mutex_init(&w->prep_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->space_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_cond_init(&w->prep_cv, NULL);
+
+    scan sc = {0};
+
+    w->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (w->dir_fd < 0) {
+        rc = set_err(err, SEGLOG_EIO, errno, "wal: cannot open directory %s: %s", dir,
+                     strerror(errno));
+        goto fail;
+    }
+    w->lock_fd = openat(w->dir_fd, WAL_LOCK_FILE, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (w->lock_fd < 0) {
+        rc = set_err(err, SEGLOG_EIO, errno, "wal: cannot create %s/%s: %s", dir, WAL_LOCK_FILE,
+                     strerror(errno));
+        goto fail;
+    }
+    if (flock(w->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        rc = errno == EWOULDBLOCK
+                 ? set_err(err, SEGLOG_EBUSY, errno,
+                           "wal: %s is in use by another process (lock on %s held)", dir,
+                           WAL_LOCK_FILE)
+                 : set_err(err, SEGLOG_EIO, errno, "wal: cannot lock %s/%s: %s", dir,
+                           WAL_LOCK_FILE, strerror(errno));
+        goto fail;
+    }
+    rc = scan_list(w->dir_fd, dir, true, &sc, err);
+    if (rc == SEGLOG_OK)
+        rc = scan_walk(&sc, dir, replay_from_seq, replay, replay_ctx, rep, err);
+    if (rc != SEGLOG_OK)
+        goto fail;
+    if (sc.torn) {
+        /* Zero from the cut to the end of the file before anything new is written there, so that
+         * no later recovery can take a leftover of the cut groups for a record. */
+        KILL_POINT(WAL_KILL_IN_RECOVERY);
+        scan_file *f = &sc.files[sc.end_idx];
+        char name[WAL_FILE_NAME_MAX];
+        wal_file_name(name, f->file_no);
+        int fd = openat(w->dir_fd, name, O_WRONLY | O_CLOEXEC);
+        int zrc = fd < 0 ? -errno : zero_range(fd, sc.end_off, f->size);
+        if (fd >= 0)
+            close(fd);
+        if (zrc != 0) {
+            rc = set_err(err, SEGLOG_EIO, -zrc, "wal: cannot cut the torn tail of %s/%s: %s",
+                         dir, name, strerror(-zrc));
+            goto fail;
+        }
+    }
+    w->files = calloc(WAL_FILES_MAX + 1, sizeof *w->files);
+    w->spares = calloc(WAL_FILES_MAX + 1, sizeof *w->spares);
+    if (!w->files || !w->spares) {
+        rc = set_err(err, SEGLOG_ENOMEM, ENOMEM, "wal: out of memory");
+        goto fail;
+    }
+    rc = adopt_scan(w, &sc, err);
+    if (rc == SEGLOG_OK)
+        rc = start_writing(w, &sc, err);
+    if (rc == SEGLOG_OK)
+        rc = alloc_slots(w, err);
+    if (rc != SEGLOG_OK)
+        goto fail;
+    scan_free(&sc);
+
+    uint64_t last = rep->last_seq;
+    w->next_seq = last + 1;
+    if (w->next_seq < replay_from_seq)
+        w->next_seq = replay_from_seq;
+    w->durable_seq = w->next_seq - 1;
+    w->checkpoint_seq = replay_from_seq > 0 ? replay_from_seq - 1 : 0;
+
+    w->event_fd = eventfd(0, EFD_CLOEXEC);
+    if (w->event_fd < 0) {
+        rc = set_err(err, SEGLOG_EIO, errno, "wal: eventfd failed: %s", strerror(errno));
+        goto fail;
+    }
+    unsigned entries = 8;
+    while (entries < 2 * w->nslots + 8)
+        entries <<= 1;
+    int urc = io_uring_queue_init(entries, &w->ring, 0);
+    if (urc < 0) {
+        rc = set_err(err, urc == -ENOSYS || urc == -EPERM ? SEGLOG_ENOTSUP : SEGLOG_EIO, -urc,
+                     "wal: io_uring_queue_init failed: %s", strerror(-urc));
+        goto fail;
+    }
+    if (pthread_create(&w->prep_thread, NULL, prep_main, w) != 0) {
+        io_uring_queue_exit(&w->ring);
+        rc = set_err(err, SEGLOG_EIO, errno, "wal: cannot start the preparer thread");
+        goto fail;
+    }
+    if (pthread_create(&w->thread, NULL, wal_main, w) != 0) {
+        pthread_mutex_lock(&w->prep_mu);
+        w->prep_stop = true;
+        pthread_cond_broadcast(&w->prep_cv);
+        pthread_mutex_unlock(&w->prep_mu);
+        pthread_join(w->prep_thread, NULL);
+        io_uring_queue_exit(&w->ring);
+        rc = set_err(err, SEGLOG_EIO, errno, "wal: cannot start the WAL thread");
+        goto fail;
+    }
+    *out = w;
+    return SEGLOG_OK;
+
+fail:
+    scan_free(&sc);
+    wal_free(w);
+    return rc;
+}
+
+void wal_close(wal *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->closing = true;
+    pthread_cond_broadcast(&w->space_cv);
+    pthread_mutex_unlock(&w->mu);
+    uint64_t one = 1;
+    if (write(w->event_fd, &one, sizeof one) < 0) {
+        /* the counter cannot overflow here; nothing else can fail */
+    }
+    pthread_join(w->thread, NULL);
+    pthread_mutex_lock(&w->prep_mu);
+    w->prep_stop = true;
+    pthread_cond_broadcast(&w->prep_cv);
+    pthread_mutex_unlock(&w->prep_mu);
+    pthread_join(w->prep_thread, NULL);
+    io_uring_queue_exit(&w->ring);
+    wal_free(w);
+}
+
+/* ---- appending -------------------------------------------------------------------------------- */
+
+static void deadline_after_ms(struct timespec *ts, uint32_t ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+int wal_appendv(wal *w, uint8_t type, const struct iovec *iov, int iovcnt, wal_done_fn done,
+                void *done_ctx, uint64_t *seq_out, seglog_error *err)
+{
+    if (type < WAL_TYPE_USER_MIN)
+        return set_err(err, SEGLOG_EINVAL, 0, "wal: record type %u is reserved (use >= %u)",
+                       type, WAL_TYPE_USER_MIN);
+    uint64_t len = 0;
+    for (int i = 0; i < iovcnt; i++)
+        len += iov[i].iov_len;
+    if (len > w->opt.record_max_bytes)
+        return set_err(err, SEGLOG_ETOOLARGE, 0,
+                       "wal: record of %" PRIu64 " bytes exceeds the limit of %u bytes", len,
+                       w->opt.record_max_bytes);
+    uint64_t fsz = wal_frame_size((uint32_t)len);
+    bool on_wal_thread = pthread_equal(pthread_self(), w->thread) != 0;
+    struct timespec deadline;
+    bool have_deadline = false;
+    bool kick = false;
+
+    pthread_mutex_lock(&w->mu);
+    wal_slot *fill;
+    for (;;) {
+        if (w->poisoned) {
+            int rc = set_err(err, SEGLOG_EPOISONED, w->poison_errno, "%s", w->poison_msg);
+            pthread_mutex_unlock(&w->mu);
+            return rc;
+        }
+        if (w->closing) {
+            pthread_mutex_unlock(&w->mu);
+            return set_err(err, SEGLOG_ESHUTDOWN, 0, "wal: %s is closing", w->dir);
+        }
+        fill = &w->slots[(w->head + w->n_taken + w->n_closed) % w->nslots];
+        if (fill->n < w->opt.group_max_records && fill->used + fsz <= w->opt.group_max_bytes)
+            break;
+        if (fill->n > 0 && w->n_taken + w->n_closed + 2 <= w->nslots) {
+            w->n_closed++; /* this group is full: start the next */
+            continue;
+        }
+        if (on_wal_thread) {
+            pthread_mutex_unlock(&w->mu);
+            return set_err(err, SEGLOG_EFULL, 0, "wal: queue full (append from a callback)");
+        }
+        if (!have_deadline) {
+            deadline_after_ms(&deadline, w->opt.enqueue_timeout_ms);
+            have_deadline = true;
+        }
+        w->space_waiters++;
+        int wrc = pthread_cond_timedwait(&w->space_cv, &w->mu, &deadline);
+        w->space_waiters--;
+        if (wrc == ETIMEDOUT) {
+            fill = &w->slots[(w->head + w->n_taken + w->n_closed) % w->nslots];
+            if (w->poisoned || w->closing ||
+                (fill->n < w->opt.group_max_records && fill->used + fsz <= w->opt.group_max_bytes))
+                continue;
+            pthread_mutex_unlock(&w->mu);
+            return set_err(err, SEGLOG_EFULL, 0,
+                           "wal: queue full for %u ms (%u groups of up to %u bytes queued or in "
+                           "flight); the disk is slower than the producers",
+                           w->opt.enqueue_timeout_ms, w->nslots, w->opt.group_max_bytes);
+        }
+    }
+    uint64_t seq = w->next_seq++;
+    wal_frame hdr = {.len = (uint32_t)len, .seq = seq, .type = type};
+    wal_frame_encode_begin(fill->buf + fill->used, &hdr, iov, iovcnt);
+    fill->done[fill->n] = (wal_done_entry){.fn = done, .ctx = done_ctx, .seq = seq};
+    if (fill->n == 0)
+        fill->first_seq = seq;
+    fill->last_seq = seq;
+    fill->n++;
+    fill->used += fsz;
+    if (w->sleeping) {
+        w->sleeping = false;
+        kick = true;
+    }
+    pthread_mutex_unlock(&w->mu);
+    if (kick) {
+        uint64_t one = 1;
+        if (write(w->event_fd, &one, sizeof one) < 0) {
+            /* cannot fail for an eventfd counter far from overflow */
+        }
+    }
+    if (seq_out)
+        *seq_out = seq;
+    return SEGLOG_OK;
+}
+
+int wal_append(wal *w, uint8_t type, const void *payload, uint32_t len, wal_done_fn done,
+               void *done_ctx, uint64_t *seq_out, seglog_error *err)
+{
+    struct iovec iov = {.iov_base = (void *)(uintptr_t)payload, .iov_len = len};
+    return wal_appendv(w, type, &iov, 1, done, done_ctx, seq_out, err);
+}
+
+typedef struct sync_wait {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+    int status;
+} sync_wait;
+
+static void sync_done(void *ctx, uint64_t seq, int status)
+{
+    (void)seq;
+    sync_wait *sw = ctx;
+    pthread_mutex_lock(&sw->mu);
+    sw->done = true;
+    sw->status = status;
+    pthread_cond_signal(&sw->cv);
+    pthread_mutex_unlock(&sw->mu);
+}
+
+int wal_append_sync(wal *w, uint8_t type, const void *payload, uint32_t len, uint64_t *seq_out,
+                    seglog_error *err)
+{
+    sync_wait sw = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    uint64_t seq = 0;
+    int rc = wal_append(w, type, payload, len, sync_done, &sw, &seq, err);
+    if (rc != SEGLOG_OK)
+        return rc;
+    /* Unbounded on purpose: the WAL thread completes every accepted record exactly once, durable,
+     * failed, or failed at close. */
+    pthread_mutex_lock(&sw.mu);
+    while (!sw.done)
+        pthread_cond_wait(&sw.cv, &sw.mu);
+    pthread_mutex_unlock(&sw.mu);
+    pthread_cond_destroy(&sw.cv);
+    pthread_mutex_destroy(&sw.mu);
+    if (seq_out)
+        *seq_out = seq;
+    if (sw.status != SEGLOG_OK) {
+        pthread_mutex_lock(&w->mu);
+        set_err(err, sw.status, w->poison_errno, "%s",
+                w->poison_msg[0] ? w->poison_msg : "wal: record failed");
+        pthread_mutex_unlock(&w->mu);
+    }
+    return sw.status;
+}
+
+/* ---- checkpoint and statistics ---------------------------------------------------------------- */
+
+void wal_checkpoint(wal *w, uint64_t seq)
+{
+    pthread_mutex_lock(&w->prep_mu);
+    if (seq > w->checkpoint_seq) {
+        w->checkpoint_seq = seq;
+        pthread_cond_broadcast(&w->prep_cv);
+    }
+    pthread_mutex_unlock(&w->prep_mu);
+}
+
+void wal_stats_get(wal *w, wal_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&w->mu);
+    out->next_seq = w->next_seq;
+    out->durable_seq = w->durable_seq;
+    out->groups = w->groups;
+    out->records = w->records;
+    out->bytes = w->bytes;
+    out->poisoned = w->poisoned;
+    out->poison_errno = w->poison_errno;
+    snprintf(out->poison_message, sizeof out->poison_message, "%s", w->poison_msg);
+    pthread_mutex_unlock(&w->mu);
+    out->writes_submitted = atomic_load(&w->n_writes);
+    out->fsyncs_submitted = atomic_load(&w->n_fsyncs);
+    out->short_writes = atomic_load(&w->n_short);
+    out->rotations = atomic_load(&w->n_rotations);
+    pthread_mutex_lock(&w->prep_mu);
+    out->files_created = w->files_created;
+    out->files_recycled = w->files_recycled;
+    out->files_removed = w->files_removed;
+    out->checkpoint_seq = w->checkpoint_seq;
+    out->live_files = w->n_files;
+    out->spare_files = w->n_spares;
+    pthread_mutex_unlock(&w->prep_mu);
+}

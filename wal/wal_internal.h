@@ -1,0 +1,116 @@
+/*
+ * wal_internal.h — the WAL's frame and file-header codecs, shared by wal.c, the tests and the fuzz
+ * targets. Nothing here does I/O. The format itself is described at the top of wal.c.
+ */
+#ifndef SEGLOG_WAL_INTERNAL_H
+#define SEGLOG_WAL_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "wal.h"
+
+#define WAL_FRAME_ALIGN_BYTES 8u
+#define WAL_BLOCK_BYTES 4096u /* O_DIRECT alignment and file-header size */
+#define WAL_FILE_MAGIC "SEGLOGWL"
+#define WAL_FILE_NAME_MAX 64u
+
+_Static_assert(WAL_FILE_HEADER_BYTES == WAL_BLOCK_BYTES, "data starts at the first block");
+_Static_assert(WAL_FRAME_HEADER_BYTES % WAL_FRAME_ALIGN_BYTES == 0, "frames stay aligned");
+
+/* A decoded frame header. */
+typedef struct wal_frame {
+    uint32_t crc;        /* stored CRC32C */
+    uint32_t len;        /* payload bytes */
+    uint64_t seq;        /* sequence number (0 for padding) */
+    uint64_t synced_seq; /* every record <= this was durable when this frame was made */
+    uint32_t file_no;    /* low 32 bits of the number of the file it was written into */
+    uint8_t type;        /* WAL_TYPE_PAD or a user type */
+    uint8_t flags;       /* 0 */
+    uint16_t reserved;   /* 0 */
+} wal_frame;
+
+/* What wal_frame_check found at a position. */
+typedef enum wal_frame_status {
+    WAL_FRAME_OK = 0,    /* a valid frame of this file */
+    WAL_FRAME_ZERO,      /* an all-zero header: unwritten space */
+    WAL_FRAME_STALE,     /* a header of another file number: a previous use of a recycled file */
+    WAL_FRAME_TRUNCATED, /* the frame runs past the available bytes */
+    WAL_FRAME_BAD,       /* a header of this file whose fields or CRC do not check */
+} wal_frame_status;
+
+/* Bytes a frame with len payload bytes occupies (header + payload, rounded up to 8). */
+static inline uint64_t wal_frame_size(uint32_t len)
+{
+    return ((uint64_t)WAL_FRAME_HEADER_BYTES + len + WAL_FRAME_ALIGN_BYTES - 1) &
+           ~(uint64_t)(WAL_FRAME_ALIGN_BYTES - 1);
+}
+
+/* Writes a frame (header, payload gathered from iov, zero padding to 8) at dst, which has room for
+ * wal_frame_size(len) bytes. Returns the bytes written. */
+uint64_t wal_frame_encode(uint8_t *dst, const wal_frame *hdr, const struct iovec *iov, int iovcnt);
+
+/* The two halves of wal_frame_encode, so that producers copy the payload and compute its CRC in
+ * parallel and the WAL thread, which alone knows the file and the durable sequence at submission,
+ * stamps file_no and synced_seq and completes the CRC over the 28 header bytes. Between the two the
+ * crc field holds the payload's CRC. finish returns the frame's size. */
+uint64_t wal_frame_encode_begin(uint8_t *dst, const wal_frame *hdr, const struct iovec *iov,
+                                int iovcnt);
+uint64_t wal_frame_finish(uint8_t *frame, uint32_t file_no, uint64_t synced_seq);
+
+/* Checks the frame at buf (avail bytes readable) for file number file_no, with payloads of at most
+ * record_max bytes. On WAL_FRAME_OK fills *out; the payload is at buf + WAL_FRAME_HEADER_BYTES. */
+wal_frame_status wal_frame_check(const uint8_t *buf, uint64_t avail, uint32_t file_no,
+                                 uint32_t record_max, wal_frame *out);
+
+/* The file header occupies the first WAL_FILE_HEADER_BYTES of each file. */
+typedef struct wal_file_header {
+    uint32_t format_version; /* WAL_FORMAT_VERSION */
+    uint64_t file_no;        /* the number in the file's name */
+    uint64_t file_size;      /* bytes the file was prepared to */
+    uint32_t record_max;     /* record_max_bytes of the writer that prepared it */
+} wal_file_header;
+
+void wal_file_header_encode(uint8_t dst[WAL_FILE_HEADER_BYTES], const wal_file_header *h);
+
+/* SEGLOG_OK, SEGLOG_ECORRUPT (bad magic or CRC) or SEGLOG_EVERSION (unknown format version). */
+int wal_file_header_decode(const uint8_t *src, uint64_t avail, wal_file_header *out);
+
+/* "wal-0000000000000007.log" for file_no 7; returns false if name is not such a name. */
+void wal_file_name(char dst[WAL_FILE_NAME_MAX], uint64_t file_no);
+bool wal_file_name_parse(const char *name, uint64_t *file_no);
+
+/* Both CRC32C paths, for the tests. */
+uint32_t wal_crc32c_table(uint32_t crc, const void *data, size_t len);
+uint32_t wal_crc32c_hw(uint32_t crc, const void *data, size_t len);
+bool wal_crc32c_hw_available(void);
+
+/* Little-endian helpers. */
+static inline void wal_put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline void wal_put64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint32_t wal_get32(const uint8_t *p)
+{
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+static inline uint64_t wal_get64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+#endif /* SEGLOG_WAL_INTERNAL_H */
