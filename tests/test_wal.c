@@ -92,6 +92,8 @@ static void small_options(wal_options *o)
     o->record_max_bytes = 16u << 10;
 }
 
+static void tiny_file_options(wal_options *o);
+
 static wal *open_ok(const char *dir, const wal_options *o, uint64_t from, collector *c,
                     wal_scan_report *rep)
 {
@@ -125,8 +127,10 @@ typedef struct async_count {
     uint64_t ok, failed, last_seq, out_of_order;
 } async_count;
 
-static void async_done(void *ctx, uint64_t seq, int status)
+static void async_done(void *ctx, uint64_t seq, int status, const void *payload, uint32_t len)
 {
+    (void)payload;
+    (void)len;
     async_count *a = ctx;
     pthread_mutex_lock(&a->mu);
     if (a->last_seq != 0 && seq != a->last_seq + 1)
@@ -137,6 +141,25 @@ static void async_done(void *ctx, uint64_t seq, int status)
     else
         a->failed++;
     pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* Counts completions; out_of_order counts an OK that follows a failure. */
+static void ok_then_fail_done(void *ctx, uint64_t seq, int status, const void *payload,
+                              uint32_t len)
+{
+    (void)seq;
+    (void)payload;
+    (void)len;
+    async_count *a = ctx;
+    pthread_mutex_lock(&a->mu);
+    if (status == SEGLOG_OK) {
+        if (a->failed > 0)
+            a->out_of_order++;
+        a->ok++;
+    } else {
+        a->failed++;
+    }
     pthread_mutex_unlock(&a->mu);
 }
 
@@ -163,12 +186,47 @@ static void append_async_n(wal *w, uint64_t first, uint64_t n)
     assert_int_equal(a.out_of_order, 0);
 }
 
-/* Offset of record `seq` in the first file of a WAL written with one file and no padding. */
-static uint64_t frame_offset(uint64_t seq)
+/* Walks the frames of a WAL's first file: the offset of record `seq` (0 if absent), and in *end
+ * the offset after it (or, for seq 0, after the last valid frame of any kind). */
+static uint64_t frame_at(const char *dir, uint64_t seq, uint64_t *end)
 {
-    uint64_t off = WAL_FILE_HEADER_BYTES;
-    for (uint64_t s = 1; s < seq; s++)
-        off += wal_frame_size(payload_len(s));
+    char path[TEST_PATH_MAX];
+    if (test_path(path, dir, FIRST_FILE) != 0)
+        return 0;
+    int fd = open(path, O_RDONLY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0)
+        return 0;
+    uint8_t *buf = malloc((size_t)st.st_size);
+    if (!buf || pread(fd, buf, (size_t)st.st_size, 0) != st.st_size) {
+        free(buf);
+        close(fd);
+        return 0;
+    }
+    close(fd);
+    uint64_t off = WAL_FILE_HEADER_BYTES, found = 0;
+    wal_frame fr;
+    while (wal_frame_check(buf + off, (uint64_t)st.st_size - off, 1, 1u << 20, &fr) ==
+           WAL_FRAME_OK) {
+        uint64_t next = off + wal_frame_size(fr.len);
+        if (seq != 0 && fr.type != WAL_TYPE_PAD && fr.seq == seq) {
+            found = off;
+            *end = next;
+            break;
+        }
+        if (seq == 0)
+            *end = next;
+        off = next;
+    }
+    free(buf);
+    return seq == 0 ? 1 : found;
+}
+
+static uint64_t frame_offset(const char *dir, uint64_t seq)
+{
+    uint64_t end = 0;
+    uint64_t off = frame_at(dir, seq, &end);
+    assert_true(off != 0);
     return off;
 }
 
@@ -309,16 +367,27 @@ static void test_wal_append_argument_errors(void **state)
 
 #define TORN_RECORDS 40u
 
+/* TORN_RECORDS records, each acknowledged before the next, as a crash right after the last one
+ * was written would leave them: the marker that a clean close writes after it is removed. */
 static void write_torn_fixture(const char *dir, wal_options *o)
 {
     small_options(o);
     wal *w = open_ok(dir, o, 1, NULL, NULL);
     append_sync_n(w, 1, TORN_RECORDS);
     wal_close(w);
+    uint64_t last_end = 0, all_end = 0;
+    assert_true(frame_at(dir, TORN_RECORDS, &last_end) != 0);
+    frame_at(dir, 0, &all_end);
+    assert_true(all_end >= last_end);
+    char path[TEST_PATH_MAX];
+    assert_int_equal(test_path(path, dir, FIRST_FILE), 0);
+    uint8_t zeros[8192] = {0};
+    assert_true(all_end - last_end <= sizeof zeros);
+    assert_int_equal(test_pwrite_file(path, zeros, all_end - last_end, (off_t)last_end), 0);
 }
 
 /* After damage to the last record: exactly the records before it, never an error. */
-static void expect_last_dropped(const char *dir, const char *what, uint64_t at)
+static void expect_last_dropped(const char *dir, const char *what, uint64_t at, uint64_t at_last)
 {
     collector c;
     wal_scan_report rep;
@@ -330,7 +399,7 @@ static void expect_last_dropped(const char *dir, const char *what, uint64_t at)
         fail_msg("%s at %llu: %llu records (bad %llu), want %u", what, (unsigned long long)at,
                  (unsigned long long)c.count, (unsigned long long)c.bad, TORN_RECORDS - 1);
     assert_true(rep.end == WAL_END_TORN || rep.end == WAL_END_CLEAN);
-    assert_int_equal(rep.end_offset, frame_offset(TORN_RECORDS));
+    assert_int_equal(rep.end_offset, at_last);
 }
 
 static void reopen_keeps_prefix(const char *dir, const wal_options *o, uint64_t want)
@@ -357,21 +426,21 @@ static void test_wal_truncate_last_record_every_offset(void **state)
     write_torn_fixture(f->dir, &o);
     char path[TEST_PATH_MAX];
     assert_int_equal(test_path(path, f->dir, FIRST_FILE), 0);
-    uint64_t start = frame_offset(TORN_RECORDS);
+    uint64_t start = frame_offset(f->dir, TORN_RECORDS);
     uint64_t end = start + wal_frame_size(payload_len(TORN_RECORDS));
     uint8_t saved[512], zeros[512] = {0};
     assert_int_equal(test_pread_file(path, saved, end - start, (off_t)start), 0);
     for (uint64_t k = start; k < end; k++) {
         /* the file cut short at k */
         assert_int_equal(truncate(path, (off_t)k), 0);
-        expect_last_dropped(f->dir, "truncate", k);
+        expect_last_dropped(f->dir, "truncate", k, start);
         assert_int_equal(truncate(path, 1 << 20), 0);
         assert_int_equal(test_pwrite_file(path, saved, end - start, (off_t)start), 0);
         /* the bytes from k on never written (zeros in the preallocated file); the alignment
          * padding after the payload is zero anyway and outside the checksum */
         if (k < start + WAL_FRAME_HEADER_BYTES + payload_len(TORN_RECORDS)) {
             assert_int_equal(test_pwrite_file(path, zeros, end - k, (off_t)k), 0);
-            expect_last_dropped(f->dir, "zero-from", k);
+            expect_last_dropped(f->dir, "zero-from", k, start);
             assert_int_equal(test_pwrite_file(path, saved, end - start, (off_t)start), 0);
         }
     }
@@ -387,7 +456,7 @@ static void test_wal_bitflip_last_record_every_bit(void **state)
     write_torn_fixture(f->dir, &o);
     char path[TEST_PATH_MAX];
     assert_int_equal(test_path(path, f->dir, FIRST_FILE), 0);
-    uint64_t start = frame_offset(TORN_RECORDS);
+    uint64_t start = frame_offset(f->dir, TORN_RECORDS);
     uint64_t covered = WAL_FRAME_HEADER_BYTES + payload_len(TORN_RECORDS);
     int fd = open(path, O_RDWR);
     assert_true(fd >= 0);
@@ -397,7 +466,7 @@ static void test_wal_bitflip_last_record_every_bit(void **state)
             assert_int_equal(pread(fd, &b, 1, (off_t)(start + i)), 1);
             uint8_t flipped = (uint8_t)(b ^ (1u << bit));
             assert_int_equal(pwrite(fd, &flipped, 1, (off_t)(start + i)), 1);
-            expect_last_dropped(f->dir, "bit flip", i * 8 + (uint64_t)bit);
+            expect_last_dropped(f->dir, "bit flip", i * 8 + (uint64_t)bit, start);
             assert_int_equal(pwrite(fd, &b, 1, (off_t)(start + i)), 1);
         }
     }
@@ -417,8 +486,9 @@ static void test_wal_zero_filled_tail(void **state)
     write_torn_fixture(f->dir, &o);
     char path[TEST_PATH_MAX];
     assert_int_equal(test_path(path, f->dir, FIRST_FILE), 0);
-    uint64_t from = frame_offset(TORN_RECORDS - 4);
-    uint64_t end = frame_offset(TORN_RECORDS + 1);
+    uint64_t from = frame_offset(f->dir, TORN_RECORDS - 4);
+    uint64_t end = 0;
+    frame_at(f->dir, TORN_RECORDS, &end);
     uint8_t *zeros = calloc(1, end - from);
     assert_non_null(zeros);
     assert_int_equal(test_pwrite_file(path, zeros, end - from, (off_t)from), 0);
@@ -431,6 +501,31 @@ static void test_wal_zero_filled_tail(void **state)
     assert_int_equal(rep.end, WAL_END_CLEAN);
     assert_int_equal(rep.end_offset, from);
     reopen_keeps_prefix(f->dir, &o, TORN_RECORDS - 5);
+}
+
+/* After a clean close the last record is vouched for by the marker behind it: damage to it is
+ * corruption, not a torn tail. */
+static void test_wal_damage_to_last_acknowledged_record_is_an_error(void **state)
+{
+    fixture *f = *state;
+    wal_options o;
+    small_options(&o);
+    wal *w = open_ok(f->dir, &o, 1, NULL, NULL);
+    append_sync_n(w, 1, 10);
+    wal_close(w);
+    char path[TEST_PATH_MAX];
+    assert_int_equal(test_path(path, f->dir, FIRST_FILE), 0);
+    uint64_t off = frame_offset(f->dir, 10) + WAL_FRAME_HEADER_BYTES;
+    uint8_t b;
+    assert_int_equal(test_pread_file(path, &b, 1, (off_t)off), 0);
+    b ^= 1;
+    assert_int_equal(test_pwrite_file(path, &b, 1, (off_t)off), 0);
+    collector c;
+    wal_scan_report rep;
+    seglog_error err = {0};
+    assert_int_equal(scan(f->dir, 1, &c, &rep, &err), SEGLOG_ECORRUPT);
+    assert_int_equal(c.count, 9);
+    assert_non_null(strstr(err.message, FIRST_FILE));
 }
 
 /* A damaged group followed by a group submitted while it was still unsynced is a torn tail; the
@@ -486,7 +581,12 @@ static void test_wal_torn_group_vs_durable_damage(void **state)
     assert_int_equal(c.count, 5); /* what precedes the damage is still readable */
     assert_non_null(strstr(err.message, FIRST_FILE));
     char want[64];
-    TEST_FMT(want, "offset %llu", (unsigned long long)frame_offset(6));
+    TEST_FMT(want, "offset %llu", (unsigned long long)(WAL_FILE_HEADER_BYTES +
+                                                          wal_frame_size(payload_len(1)) +
+                                                          wal_frame_size(payload_len(2)) +
+                                                          wal_frame_size(payload_len(3)) +
+                                                          wal_frame_size(payload_len(4)) +
+                                                          wal_frame_size(payload_len(5))));
     assert_non_null(strstr(err.message, want));
 }
 
@@ -500,7 +600,7 @@ static void test_wal_corruption_mid_file_is_an_error(void **state)
     wal_close(w);
     char path[TEST_PATH_MAX];
     assert_int_equal(test_path(path, f->dir, FIRST_FILE), 0);
-    uint64_t off = frame_offset(100);
+    uint64_t off = frame_offset(f->dir, 100);
     char want[64];
     TEST_FMT(want, "offset %llu", (unsigned long long)off);
 
@@ -636,6 +736,74 @@ static void test_wal_fault_injection(void **state)
     }
 }
 
+/* A failure with many groups in flight: every completion after the first failed one fails too,
+ * so no record is ever acknowledged behind a failed one. */
+static void test_wal_failure_with_groups_in_flight(void **state)
+{
+    fixture *f = *state;
+    if (!wal_faults_compiled())
+        skip();
+    for (uint64_t nth = 2; nth <= 6; nth++) {
+        char sub[TEST_PATH_MAX];
+        TEST_FMT(sub, "%s/n%llu", f->dir, (unsigned long long)nth);
+        assert_int_equal(mkdir(sub, 0755), 0);
+        wal_options o;
+        small_options(&o);
+        o.inflight_groups = 8;
+        o.group_max_records = 4;
+        wal_fault fault = {.op = WAL_FAULT_WRITE, .nth = nth, .result = -EIO};
+        o.faults = &fault;
+        o.n_faults = 1;
+        wal *w = open_ok(sub, &o, 1, NULL, NULL);
+        async_count a = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+        uint64_t accepted = 0;
+        uint8_t rec[64] = {7};
+        for (int i = 0; i < 200; i++) {
+            seglog_error err = {0};
+            if (wal_append(w, TYPE_DATA, rec, sizeof rec, ok_then_fail_done, &a, NULL, &err) ==
+                SEGLOG_OK)
+                accepted++;
+        }
+        wal_close(w);
+        assert_int_equal(a.ok + a.failed, accepted);
+        assert_int_equal(a.out_of_order, 0); /* here: an OK after a failure */
+        assert_true(a.failed > 0);
+        assert_true(a.ok < (nth - 1) * 4 + 1);
+    }
+}
+
+/* Options may change between opens: a larger record limit and file size, smaller spares. */
+static void test_wal_options_change_between_opens(void **state)
+{
+    fixture *f = *state;
+    wal_options o;
+    tiny_file_options(&o);
+    wal *w = open_ok(f->dir, &o, 1, NULL, NULL);
+    append_async_n(w, 1, 3000);
+    wal_close(w);
+    wal_options big;
+    wal_options_init(&big);
+    big.file_size_bytes = 256u << 10;
+    big.group_max_bytes = 64u << 10;
+    big.record_max_bytes = 32u << 10;
+    collector c = {0};
+    w = open_ok(f->dir, &big, 1, &c, NULL);
+    assert_int_equal(c.count, 3000);
+    append_async_n(w, 3001, 3000);
+    wal_close(w);
+    memset(&c, 0, sizeof c);
+    w = open_ok(f->dir, &o, 1, &c, NULL);
+    assert_int_equal(c.count, 6000);
+    assert_int_equal(c.bad, 0);
+    wal_close(w);
+    wal_options zero;
+    small_options(&zero);
+    zero.spare_files = 0;
+    seglog_error err = {0};
+    w = NULL;
+    assert_int_equal(wal_open(&w, f->dir, &zero, 1, NULL, NULL, NULL, &err), SEGLOG_EINVAL);
+}
+
 /* One short write is resubmitted, not taken for success and not fatal. */
 static void test_wal_single_short_write_is_resubmitted(void **state)
 {
@@ -689,8 +857,10 @@ typedef struct producer_arg {
     uint32_t id;
 } producer_arg;
 
-static void conc_done(void *ctx, uint64_t seq, int status)
+static void conc_done(void *ctx, uint64_t seq, int status, const void *payload, uint32_t len)
 {
+    (void)payload;
+    (void)len;
     conc *c = ctx;
     uint64_t prev = atomic_exchange(&c->last_cb, seq);
     if (seq != prev + 1)
@@ -911,8 +1081,10 @@ typedef struct blocker {
     atomic_uint completed;
 } blocker;
 
-static void blocking_done(void *ctx, uint64_t seq, int status)
+static void blocking_done(void *ctx, uint64_t seq, int status, const void *payload, uint32_t len)
 {
+    (void)payload;
+    (void)len;
     (void)seq;
     (void)status;
     blocker *b = ctx;
@@ -1045,10 +1217,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wal_bitflip_last_record_every_bit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_zero_filled_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_torn_group_vs_durable_damage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wal_damage_to_last_acknowledged_record_is_an_error,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_corruption_mid_file_is_an_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_fault_injection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_single_short_write_is_resubmitted, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_wal_failure_with_groups_in_flight, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wal_options_change_between_opens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_16_producers_exactly_once_in_order, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_wal_rotation_across_many_files, setup, teardown),

@@ -13,10 +13,11 @@
  *   8 bytes:
  *       crc u32 | len u32 | seq u64 | synced_seq u64 | file_no u32 | type u8 | flags u8 | 0 u16
  *   crc is CRC32C over the payload and then header bytes 4..31, so producers checksum their payload
- *   in parallel and the WAL thread completes it over 28 bytes when it stamps the two fields only it
- *   knows: file_no (the low 32 bits of the file's number; a recycled file's old frames carry their
+ *   as they copy it in and the WAL thread completes it over 28 bytes when it stamps the two fields
+ *   only it knows: file_no (the low 32 bits of the file's number; a recycled file's old frames carry their
  *   old number and read as "stale", i.e. unwritten) and synced_seq (every record <= synced_seq was
- *   durable when this frame was submitted). Type 1 is padding (O_DIRECT groups end on 4 KiB).
+ *   durable when this frame was submitted). Type 1 is padding (O_DIRECT groups end on 4 KiB), also
+ *   used as a "marker" written whenever the WAL goes idle, to vouch for the groups before it.
  *
  * GROUP COMMIT
  *   Producers copy framed records into the filling slot of a ring of (inflight + 2) slot buffers
@@ -84,7 +85,8 @@
 #include "wal_internal.h"
 
 #define WAL_SHORT_WRITE_RETRIES_MAX 4u
-#define WAL_FILES_MAX 4096u           /* files in one WAL directory we are willing to handle */
+#define WAL_FILES_MAX 4096u           /* files holding records after the checkpoint, at most */
+#define WAL_FILES_LIST_MAX (WAL_FILES_MAX + WAL_SPARE_FILES_MAX + 16u) /* files in the directory */
 #define WAL_ZERO_CHUNK_BYTES (1u << 20)
 #define WAL_PATH_MAX 4096u
 #define WAL_LOCK_FILE "wal.lock"
@@ -102,12 +104,14 @@ _Static_assert(WAL_RECORD_MAX_BYTES_DEFAULT + WAL_FRAME_HEADER_BYTES <= WAL_GROU
         }                                                                                          \
     } while (0)
 
-enum { OP_WRITE = 1, OP_FSYNC = 2, OP_EVENT = 3 };
+enum { OP_WRITE = 1, OP_FSYNC = 2, OP_EVENT = 3, OP_MARKER = 4 };
 
 typedef struct wal_done_entry {
     wal_done_fn fn;
     void *ctx;
     uint64_t seq;
+    uint32_t off; /* of the frame in the slot buffer */
+    uint32_t len; /* payload bytes */
 } wal_done_entry;
 
 /* One group buffer. Producers fill it under w->mu; once taken by the WAL thread, only the WAL
@@ -164,6 +168,7 @@ struct wal {
     bool sleeping;            /* WAL thread waits and wants an eventfd kick */
     bool closing;
     bool poisoned;
+    bool failed_delivered;    /* a group was delivered as failed: every later one fails */
     int poison_errno;
     char poison_msg[SEGLOG_ERROR_MESSAGE_MAX];
     uint64_t groups, records, bytes; /* delivered as durable */
@@ -176,6 +181,10 @@ struct wal {
     int cur_fd;
     uint64_t cur_file_no;
     uint64_t cur_off;
+    uint64_t cur_file_size;   /* bytes usable in the current file */
+    uint8_t *marker_buf;      /* WAL_BLOCK_BYTES, aligned: the idle marker frame */
+    bool marker_inflight;
+    uint64_t marker_seq;      /* durable_seq the last marker vouched for */
     bool cur_first_seq_known;
     uint32_t n_submitted;     /* prefix of the taken slots that was submitted */
     uint64_t event_buf;
@@ -257,8 +266,8 @@ static int options_check(const wal_options *o, seglog_error *err)
     if (o->inflight_groups == 0 || o->inflight_groups > WAL_INFLIGHT_GROUPS_MAX)
         return set_err(err, SEGLOG_EINVAL, 0, "wal: inflight_groups %u must be 1..%u",
                        o->inflight_groups, WAL_INFLIGHT_GROUPS_MAX);
-    if (o->spare_files > WAL_SPARE_FILES_MAX)
-        return set_err(err, SEGLOG_EINVAL, 0, "wal: spare_files %u must be 0..%u", o->spare_files,
+    if (o->spare_files == 0 || o->spare_files > WAL_SPARE_FILES_MAX)
+        return set_err(err, SEGLOG_EINVAL, 0, "wal: spare_files %u must be 1..%u", o->spare_files,
                        WAL_SPARE_FILES_MAX);
     if (o->sync_mode != WAL_SYNC_LINKED_FDATASYNC && o->sync_mode != WAL_SYNC_RWF_DSYNC)
         return set_err(err, SEGLOG_EINVAL, 0, "wal: unknown sync_mode %d", (int)o->sync_mode);
@@ -302,6 +311,12 @@ static void kill_init(void)
     atomic_store(&kill_countdown, n > 0 ? n : 1);
 }
 
+void wal_kill_point_reset(void)
+{
+    pthread_once(&kill_once, kill_init);
+    kill_init();
+}
+
 void wal_kill_point(const char *name)
 {
     pthread_once(&kill_once, kill_init);
@@ -312,6 +327,10 @@ void wal_kill_point(const char *name)
 }
 #define KILL_POINT(name) wal_kill_point(name)
 #else
+void wal_kill_point_reset(void)
+{
+}
+
 void wal_kill_point(const char *name)
 {
     (void)name;
@@ -399,6 +418,12 @@ static int prepare_file(wal *w, uint64_t file_no, uint64_t recycle_from, seglog_
             return set_err(err, SEGLOG_EIO, errno, "wal: rename %s/%s to %s failed: %s", w->dir,
                            old, tmp, strerror(errno));
         fd = openat(w->dir_fd, tmp, O_WRONLY | O_CLOEXEC);
+        struct stat st;
+        if (fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_size != w->opt.file_size_bytes &&
+            ftruncate(fd, (off_t)w->opt.file_size_bytes) != 0) {
+            close(fd);
+            fd = -1;
+        }
     } else {
         fd = openat(w->dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     }
@@ -617,6 +642,7 @@ static int rotate(wal *w)
     w->cur_fd = fd;
     w->cur_file_no = file_no;
     w->cur_off = WAL_FILE_HEADER_BYTES;
+    w->cur_file_size = w->opt.file_size_bytes; /* prepared files have this size */
     w->cur_first_seq_known = false;
     atomic_fetch_add(&w->n_rotations, 1);
     return 0;
@@ -648,6 +674,29 @@ static void seal_slot(wal *w, wal_slot *s, uint64_t synced_seq)
     s->write_len = s->used;
 }
 
+/* When the WAL goes idle, a padding frame stamped with the durable sequence is written after the
+ * last group (no fsync of its own: the next group's covers it). Without it the last groups before
+ * a pause would carry a synced_seq that vouches for none of them, and recovery could not tell
+ * damage to them, acknowledged as they are, from a torn tail. */
+static void submit_marker(wal *w, uint64_t durable)
+{
+    uint64_t size = w->opt.direct_io ? WAL_BLOCK_BYTES : WAL_FRAME_HEADER_BYTES;
+    if (w->cur_off + size > w->cur_file_size)
+        return;
+    wal_frame pad = {.len = (uint32_t)(size - WAL_FRAME_HEADER_BYTES), .type = WAL_TYPE_PAD};
+    memset(w->marker_buf, 0, WAL_BLOCK_BYTES);
+    wal_frame_encode_begin(w->marker_buf, &pad, NULL, 0);
+    wal_put32(w->marker_buf, wal_crc32c(0, w->marker_buf + WAL_FRAME_HEADER_BYTES, pad.len));
+    wal_frame_finish(w->marker_buf, (uint32_t)w->cur_file_no, durable);
+    struct io_uring_sqe *sqe = get_sqe(w);
+    io_uring_prep_write(sqe, w->cur_fd, w->marker_buf, (unsigned)size, w->cur_off);
+    io_uring_sqe_set_data64(sqe, ud(0, 0, OP_MARKER));
+    w->cur_off += size;
+    w->marker_inflight = true;
+    w->marker_seq = durable;
+    atomic_fetch_add(&w->n_writes, 1);
+}
+
 /* Submits taken slots in order; stops before one that needs a new file while older groups are
  * still in flight on the current one. */
 static void submit_ready(wal *w)
@@ -666,14 +715,14 @@ static void submit_ready(wal *w)
         uint64_t len = s->used;
         if (w->opt.direct_io)
             len = (len + WAL_BLOCK_BYTES + WAL_FRAME_HEADER_BYTES) & ~(uint64_t)(WAL_BLOCK_BYTES - 1);
-        if (w->cur_off + len > w->opt.file_size_bytes) {
+        if (w->cur_off + len > w->cur_file_size) {
             if (w->n_submitted > 0)
                 return; /* drain the old file first */
             if (rotate(w) != 0)
                 return;
         }
         seal_slot(w, s, synced);
-        SEGLOG_ASSERT(w->cur_off + s->write_len <= w->opt.file_size_bytes);
+        SEGLOG_ASSERT(w->cur_off + s->write_len <= w->cur_file_size);
         s->fd = w->cur_fd;
         s->file_no = w->cur_file_no;
         s->file_off = w->cur_off;
@@ -716,6 +765,19 @@ static void handle_cqe(wal *w, uint64_t data, int res)
     int op = (int)(data & 0xFF);
     if (op == OP_EVENT) {
         arm_event(w);
+        return;
+    }
+    if (op == OP_MARKER) {
+        w->marker_inflight = false;
+        uint64_t size = w->opt.direct_io ? WAL_BLOCK_BYTES : WAL_FRAME_HEADER_BYTES;
+        if (res < 0 || (uint64_t)res != size) {
+            char name[WAL_FILE_NAME_MAX];
+            wal_file_name(name, w->cur_file_no);
+            pthread_mutex_lock(&w->mu);
+            poison_locked(w, res < 0 ? -res : EIO, "wal: write of a marker to %s/%s failed: %s",
+                          w->dir, name, strerror(res < 0 ? -res : EIO));
+            pthread_mutex_unlock(&w->mu);
+        }
         return;
     }
     uint32_t idx = (uint32_t)((data >> 8) & 0xFF);
@@ -778,12 +840,15 @@ static uint32_t deliver(wal *w)
         }
         uint32_t idx = w->head;
         wal_slot *s = &w->slots[idx];
-        bool ok = s->durable && s->error == 0 && s->pending == 0;
-        bool failed = s->pending == 0 && !ok && (s->error != 0 || w->poisoned);
+        bool ok = s->durable && s->error == 0 && s->pending == 0 && !w->failed_delivered;
+        bool failed = s->pending == 0 && !ok &&
+                      (s->error != 0 || w->poisoned || w->failed_delivered);
         if (!ok && !failed) {
             pthread_mutex_unlock(&w->mu);
             return delivered;
         }
+        if (!ok)
+            w->failed_delivered = true;
         if (ok) {
             SEGLOG_ASSERT(s->first_seq == w->durable_seq + 1); /* acks go in sequence order */
             w->durable_seq = s->last_seq;
@@ -798,7 +863,8 @@ static uint32_t deliver(wal *w)
         int status = ok ? SEGLOG_OK : (s->error != 0 ? SEGLOG_EIO : SEGLOG_EPOISONED);
         for (uint32_t i = 0; i < s->n; i++)
             if (s->done[i].fn)
-                s->done[i].fn(s->done[i].ctx, s->done[i].seq, status);
+                s->done[i].fn(s->done[i].ctx, s->done[i].seq, status,
+                              s->buf + s->done[i].off + WAL_FRAME_HEADER_BYTES, s->done[i].len);
 
         pthread_mutex_lock(&w->mu);
         bool was_submitted = s->submitted;
@@ -890,7 +956,14 @@ static void *wal_main(void *arg)
             pthread_mutex_unlock(&w->mu);
             continue;
         }
-        if (w->closing && !work_pending_locked(w)) {
+        if (w->n_taken == 0 && !w->poisoned && !w->failed_delivered && !w->marker_inflight &&
+            w->durable_seq > w->marker_seq) {
+            uint64_t durable = w->durable_seq;
+            pthread_mutex_unlock(&w->mu);
+            submit_marker(w, durable);
+            continue;
+        }
+        if (w->closing && !work_pending_locked(w) && !w->marker_inflight) {
             pthread_mutex_unlock(&w->mu);
             break;
         }
@@ -901,6 +974,12 @@ static void *wal_main(void *arg)
         w->sleeping = false;
         pthread_mutex_unlock(&w->mu);
     }
+    /* A clean close leaves the last marker durable too. */
+    pthread_mutex_lock(&w->mu);
+    bool healthy = !w->poisoned && !w->failed_delivered;
+    pthread_mutex_unlock(&w->mu);
+    if (healthy && w->marker_seq > 0 && fdatasync(w->cur_fd) != 0)
+        fprintf(stderr, "seglog: wal: fdatasync at close failed: %s\n", strerror(errno));
     return NULL;
 }
 
@@ -955,7 +1034,7 @@ static int scan_list(int dir_fd, const char *dir, bool remove_tmp, scan *sc, seg
         return set_err(err, SEGLOG_EIO, errno, "wal: cannot list %s: %s", dir, strerror(errno));
     }
     rewinddir(d);
-    uint64_t *nos = malloc(WAL_FILES_MAX * sizeof *nos);
+    uint64_t *nos = malloc(WAL_FILES_LIST_MAX * sizeof *nos);
     uint32_t n = 0;
     bool removed = false;
     struct dirent *de;
@@ -971,9 +1050,9 @@ static int scan_list(int dir_fd, const char *dir, bool remove_tmp, scan *sc, seg
         }
         if (!wal_file_name_parse(de->d_name, &no))
             continue;
-        if (n == WAL_FILES_MAX) {
+        if (n == WAL_FILES_LIST_MAX) {
             rc = set_err(err, SEGLOG_EINVAL, 0, "wal: more than %u WAL files in %s",
-                         WAL_FILES_MAX, dir);
+                         WAL_FILES_LIST_MAX, dir);
             break;
         }
         nos[n++] = no;
@@ -1058,11 +1137,11 @@ static bool scan_ahead(const scan_file *f, uint32_t record_max, uint64_t from,
     return found;
 }
 
+/* The scanner bounds a frame's length by its file, not by the record limit of whoever prepared
+ * the file: the limit may have been raised since, and a file can be written by a later open. */
 static uint32_t file_record_max(const scan_file *f)
 {
-    return f->header_rc == SEGLOG_OK ? f->hdr.record_max : (uint32_t)(f->size > UINT32_MAX / 2
-                                                                          ? UINT32_MAX / 2
-                                                                          : f->size);
+    return (uint32_t)(f->size > UINT32_MAX / 2 ? UINT32_MAX / 2 : f->size);
 }
 
 /* The recovery walk described at the top of this file. */
@@ -1112,7 +1191,7 @@ static int scan_walk(scan *sc, const char *dir, uint64_t from_seq, wal_replay_fn
                                "wal: corruption: the header of %s/%s is damaged but the file "
                                "holds records",
                                dir, name);
-            if (expect == 0 && from_seq > 1 && fr.seq > from_seq)
+            if (expect == 0 && from_seq > 0 && fr.seq > from_seq)
                 return set_err(err, SEGLOG_ECORRUPT, 0,
                                "wal: records from %" PRIu64 " are needed but the WAL starts at %"
                                PRIu64 " (%s/%s)",
@@ -1235,6 +1314,7 @@ static void wal_free(wal *w)
     if (!w)
         return;
     free_slots(w);
+    free(w->marker_buf);
     free(w->files);
     free(w->spares);
     if (w->cur_fd >= 0)
@@ -1262,13 +1342,14 @@ static int adopt_scan(wal *w, scan *sc, seglog_error *err)
             max_no = f->file_no;
         char name[WAL_FILE_NAME_MAX];
         wal_file_name(name, f->file_no);
-        bool junk = f->header_rc != SEGLOG_OK || f->hdr.file_size != f->size ||
-                    (i > sc->end_idx && f->hdr.file_size != w->opt.file_size_bytes);
-        if (i <= sc->end_idx && (f->records > 0 || i == sc->end_idx) && !junk) {
+        bool bad = f->header_rc != SEGLOG_OK;
+        if (i <= sc->end_idx && (f->records > 0 || i == sc->end_idx) && !bad) {
             w->files[w->n_files++] = (wal_file){.file_no = f->file_no, .first_seq = f->first_seq};
-        } else if (i > sc->end_idx && !junk && w->n_spares < w->opt.spare_files) {
+        } else if (i > sc->end_idx && !bad && f->size == w->opt.file_size_bytes &&
+                   f->hdr.file_size == f->size && w->n_spares < w->opt.spare_files) {
             w->spares[w->n_spares++] = f->file_no;
         } else if (i != sc->end_idx) {
+            SEGLOG_ASSERT(f->records == 0); /* the scan put every file with records before */
             /* behind the end with nothing needed, damaged and empty, or a spare too many */
             if (unlinkat(w->dir_fd, name, 0) != 0)
                 return set_err(err, SEGLOG_EIO, errno, "wal: cannot remove %s/%s: %s", w->dir,
@@ -1304,9 +1385,28 @@ static int start_writing(wal *w, scan *sc, seglog_error *err)
                        name, strerror(errno));
     w->cur_file_no = cur->file_no;
     w->cur_off = off;
+    w->cur_file_size = sc->end_idx < sc->n ? sc->files[sc->end_idx].size : w->opt.file_size_bytes;
+    if (w->cur_file_size > w->opt.file_size_bytes && sc->end_idx < sc->n &&
+        sc->files[sc->end_idx].hdr.file_size < w->cur_file_size)
+        w->cur_file_size = sc->files[sc->end_idx].hdr.file_size;
     w->cur_first_seq_known = cur->first_seq != 0;
     if (w->opt.direct_io && off % WAL_BLOCK_BYTES != 0)
-        w->cur_off = w->opt.file_size_bytes; /* written buffered before: go on in a new file */
+        w->cur_off = w->cur_file_size; /* written buffered before: go on in a new file */
+    /* The previous process may have died with records written but not synced, which this one
+     * will treat as durable (new frames vouch for them): make them so before anything else. */
+    for (uint32_t i = 0; i < w->n_files; i++) {
+        char fname[WAL_FILE_NAME_MAX];
+        wal_file_name(fname, w->files[i].file_no);
+        int fd = openat(w->dir_fd, fname, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || fdatasync(fd) != 0) {
+            int e = errno;
+            if (fd >= 0)
+                close(fd);
+            return set_err(err, SEGLOG_EIO, e, "wal: fdatasync of %s/%s at open failed: %s",
+                           w->dir, fname, strerror(e));
+        }
+        close(fd);
+    }
     return SEGLOG_OK;
 }
 
@@ -1316,6 +1416,9 @@ static int alloc_slots(wal *w, seglog_error *err)
     w->slots = calloc(w->nslots, sizeof *w->slots);
     if (!w->slots)
         return set_err(err, SEGLOG_ENOMEM, ENOMEM, "wal: out of memory for %u slots", w->nslots);
+    w->marker_buf = aligned_alloc(WAL_BLOCK_BYTES, WAL_BLOCK_BYTES);
+    if (!w->marker_buf)
+        return set_err(err, SEGLOG_ENOMEM, ENOMEM, "wal: out of memory");
     size_t cap = ((size_t)w->opt.group_max_bytes + WAL_SLOT_SLACK_BYTES + WAL_BLOCK_BYTES - 1) &
                  ~(size_t)(WAL_BLOCK_BYTES - 1);
     for (uint32_t i = 0; i < w->nslots; i++) {
@@ -1423,6 +1526,12 @@ int wal_open(wal **out, const char *dir, const wal_options *opts, uint64_t repla
     scan_free(&sc);
 
     uint64_t last = rep->last_seq;
+    if (last > 0 && replay_from_seq > last + 1) {
+        rc = set_err(err, SEGLOG_ECORRUPT, 0,
+                     "wal: records from %" PRIu64 " are needed but the WAL in %s ends at %" PRIu64,
+                     replay_from_seq, dir, last);
+        goto fail;
+    }
     w->next_seq = last + 1;
     if (w->next_seq < replay_from_seq)
         w->next_seq = replay_from_seq;
@@ -1480,6 +1589,10 @@ void wal_close(wal *w)
         /* the counter cannot overflow here; nothing else can fail */
     }
     pthread_join(w->thread, NULL);
+    pthread_mutex_lock(&w->mu);
+    while (w->space_waiters > 0) /* producers that were waiting leave with SEGLOG_ESHUTDOWN */
+        pthread_cond_wait(&w->space_cv, &w->mu);
+    pthread_mutex_unlock(&w->mu);
     pthread_mutex_lock(&w->prep_mu);
     w->prep_stop = true;
     pthread_cond_broadcast(&w->prep_cv);
@@ -1502,8 +1615,9 @@ static void deadline_after_ms(struct timespec *ts, uint32_t ms)
     }
 }
 
-int wal_appendv(wal *w, uint8_t type, const struct iovec *iov, int iovcnt, wal_done_fn done,
-                void *done_ctx, uint64_t *seq_out, seglog_error *err)
+static int append_common(wal *w, uint8_t type, const struct iovec *iov, int iovcnt,
+                         wal_done_fn done, void *done_ctx, uint64_t *seq_out, bool may_wait,
+                         seglog_error *err)
 {
     if (type < WAL_TYPE_USER_MIN)
         return set_err(err, SEGLOG_EINVAL, 0, "wal: record type %u is reserved (use >= %u)",
@@ -1540,9 +1654,10 @@ int wal_appendv(wal *w, uint8_t type, const struct iovec *iov, int iovcnt, wal_d
             w->n_closed++; /* this group is full: start the next */
             continue;
         }
-        if (on_wal_thread) {
+        if (on_wal_thread || !may_wait) {
             pthread_mutex_unlock(&w->mu);
-            return set_err(err, SEGLOG_EFULL, 0, "wal: queue full (append from a callback)");
+            return set_err(err, SEGLOG_EFULL, 0, "wal: queue full (%u groups of up to %u bytes)",
+                           w->nslots, w->opt.group_max_bytes);
         }
         if (!have_deadline) {
             deadline_after_ms(&deadline, w->opt.enqueue_timeout_ms);
@@ -1551,6 +1666,8 @@ int wal_appendv(wal *w, uint8_t type, const struct iovec *iov, int iovcnt, wal_d
         w->space_waiters++;
         int wrc = pthread_cond_timedwait(&w->space_cv, &w->mu, &deadline);
         w->space_waiters--;
+        if (w->closing)
+            pthread_cond_broadcast(&w->space_cv);
         if (wrc == ETIMEDOUT) {
             fill = &w->slots[(w->head + w->n_taken + w->n_closed) % w->nslots];
             if (w->poisoned || w->closing ||
@@ -1566,7 +1683,8 @@ int wal_appendv(wal *w, uint8_t type, const struct iovec *iov, int iovcnt, wal_d
     uint64_t seq = w->next_seq++;
     wal_frame hdr = {.len = (uint32_t)len, .seq = seq, .type = type};
     wal_frame_encode_begin(fill->buf + fill->used, &hdr, iov, iovcnt);
-    fill->done[fill->n] = (wal_done_entry){.fn = done, .ctx = done_ctx, .seq = seq};
+    fill->done[fill->n] = (wal_done_entry){
+        .fn = done, .ctx = done_ctx, .seq = seq, .off = (uint32_t)fill->used, .len = (uint32_t)len};
     if (fill->n == 0)
         fill->first_seq = seq;
     fill->last_seq = seq;
@@ -1588,6 +1706,55 @@ int wal_appendv(wal *w, uint8_t type, const struct iovec *iov, int iovcnt, wal_d
     return SEGLOG_OK;
 }
 
+int wal_appendv(wal *w, uint8_t type, const struct iovec *iov, int iovcnt, wal_done_fn done,
+                void *done_ctx, uint64_t *seq_out, seglog_error *err)
+{
+    return append_common(w, type, iov, iovcnt, done, done_ctx, seq_out, true, err);
+}
+
+int wal_try_appendv(wal *w, uint8_t type, const struct iovec *iov, int iovcnt, wal_done_fn done,
+                    void *done_ctx, uint64_t *seq_out, seglog_error *err)
+{
+    return append_common(w, type, iov, iovcnt, done, done_ctx, seq_out, false, err);
+}
+
+int wal_wait_space(wal *w, uint32_t bytes, uint32_t timeout_ms, seglog_error *err)
+{
+    uint64_t fsz = wal_frame_size(bytes);
+    struct timespec deadline;
+    deadline_after_ms(&deadline, timeout_ms);
+    pthread_mutex_lock(&w->mu);
+    int rc = SEGLOG_OK;
+    for (;;) {
+        if (w->poisoned) {
+            rc = set_err(err, SEGLOG_EPOISONED, w->poison_errno, "%s", w->poison_msg);
+            break;
+        }
+        if (w->closing) {
+            rc = set_err(err, SEGLOG_ESHUTDOWN, 0, "wal: %s is closing", w->dir);
+            break;
+        }
+        wal_slot *fill = &w->slots[(w->head + w->n_taken + w->n_closed) % w->nslots];
+        bool room = fill->n < w->opt.group_max_records && fill->used + fsz <= w->opt.group_max_bytes;
+        if (room || w->n_taken + w->n_closed + 2 <= w->nslots)
+            break;
+        w->space_waiters++;
+        int wrc = pthread_cond_timedwait(&w->space_cv, &w->mu, &deadline);
+        w->space_waiters--;
+        if (w->closing)
+            pthread_cond_broadcast(&w->space_cv);
+        if (wrc == ETIMEDOUT) {
+            rc = set_err(err, SEGLOG_EFULL, 0,
+                         "wal: queue full for %u ms (%u groups of up to %u bytes queued or in "
+                         "flight); the disk is slower than the producers",
+                         timeout_ms, w->nslots, w->opt.group_max_bytes);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
 int wal_append(wal *w, uint8_t type, const void *payload, uint32_t len, wal_done_fn done,
                void *done_ctx, uint64_t *seq_out, seglog_error *err)
 {
@@ -1602,9 +1769,11 @@ typedef struct sync_wait {
     int status;
 } sync_wait;
 
-static void sync_done(void *ctx, uint64_t seq, int status)
+static void sync_done(void *ctx, uint64_t seq, int status, const void *payload, uint32_t len)
 {
     (void)seq;
+    (void)payload;
+    (void)len;
     sync_wait *sw = ctx;
     pthread_mutex_lock(&sw->mu);
     sw->done = true;

@@ -120,8 +120,10 @@ typedef int (*wal_replay_fn)(void *ctx, uint64_t seq, uint8_t type, const void *
 
 /* Called once per record, on the WAL thread, in sequence order: status is SEGLOG_OK when the
  * record (and every earlier one) is durable, or a negative SEGLOG_E... code when it never will be
- * acknowledged. Never both, never twice. */
-typedef void (*wal_done_fn)(void *ctx, uint64_t seq, int status);
+ * acknowledged. Never both, never twice. payload/len are the record as written, valid only during
+ * the call (the layer above applies it from there instead of keeping a copy). */
+typedef void (*wal_done_fn)(void *ctx, uint64_t seq, int status, const void *payload,
+                            uint32_t len);
 
 typedef struct wal wal;
 
@@ -150,6 +152,15 @@ int wal_scan_dir(const char *dir, uint64_t from_seq, wal_replay_fn replay, void 
  * below WAL_TYPE_USER_MIN. */
 int wal_appendv(wal *w, uint8_t type, const struct iovec *iov, int iovcnt, wal_done_fn done,
                 void *done_ctx, uint64_t *seq_out, seglog_error *err);
+
+/* wal_appendv that never waits: SEGLOG_EFULL at once when the queue has no room. For callers that
+ * sequence under their own lock; they release it and call wal_wait_space before retrying. */
+int wal_try_appendv(wal *w, uint8_t type, const struct iovec *iov, int iovcnt, wal_done_fn done,
+                    void *done_ctx, uint64_t *seq_out, seglog_error *err);
+
+/* Waits up to timeout_ms until a record of `bytes` payload bytes would probably fit (another
+ * producer may take the room first). SEGLOG_OK, SEGLOG_EFULL, SEGLOG_EPOISONED, SEGLOG_ESHUTDOWN. */
+int wal_wait_space(wal *w, uint32_t bytes, uint32_t timeout_ms, seglog_error *err);
 
 /* wal_appendv with one buffer. */
 int wal_append(wal *w, uint8_t type, const void *payload, uint32_t len, wal_done_fn done,
@@ -189,6 +200,9 @@ void wal_stats_get(wal *w, wal_stats *out);
 /* Raises SIGKILL if the environment names this kill point (see above); a no-op unless compiled in.
  * The layers above use it for their own kill points. */
 void wal_kill_point(const char *name);
+
+/* Re-reads the two environment variables (for a forked child that has just set them). */
+void wal_kill_point_reset(void);
 
 /* True if this build has fault injection / kill points compiled in. */
 bool wal_faults_compiled(void);
