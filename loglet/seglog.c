@@ -32,6 +32,8 @@ SEGLOG_API const char *seglog_strerror(int code)
     case SEGLOG_ECONFLICT: return "SEGLOG_ECONFLICT: precondition does not hold";
     case SEGLOG_ETOOLARGE: return "SEGLOG_ETOOLARGE: record too large";
     case SEGLOG_ENOTSUP: return "SEGLOG_ENOTSUP: not supported";
+    case SEGLOG_EEXIST: return "SEGLOG_EEXIST: already exists";
+    case SEGLOG_EEND: return "SEGLOG_EEND: end of the read range";
     default: return "unknown seglog error code";
     }
 }

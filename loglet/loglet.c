@@ -1,0 +1,1795 @@
+/*
+ * loglet.c — the log store behind seglog.h: logs as chains of segments, sequencing, waiting,
+ * visibility, read streams, tail watches and describe.
+ *
+ * WHAT IT OWNS
+ *   The in-memory model of every log, rebuilt from storage/ at open: the chain (segments with
+ *   base, state, column family, durable counts), the chain version, the trim point, the
+ *   *sequenced* tail (next LSN to hand out) and the *durable* tail (first LSN not yet durable and
+ *   applied: readers see only what lies below it), and who is waiting for what.
+ *
+ * SEQUENCING
+ *   An append takes the log's mutex, takes LSNs from the sequenced tail and enqueues its op in the
+ *   WAL before letting go, so that within a log WAL order is LSN order, and a seal enqueued under
+ *   the same mutex lands exactly after the last append it lets in: the seal's tail is exact. The
+ *   enqueue never waits (store_submit): on a full queue the caller drops the mutex, waits for room,
+ *   and sequences again. Completions arrive on the WAL thread in WAL order; each advances the
+ *   durable tail (or applies the chain change), broadcasts the log's condition variable and then
+ *   wakes the caller.
+ *
+ * RECONFIGURATION AND WAITING (DESIGN.md invariants 2, 5, 6)
+ *   seal, extend and seal+extend each are one op. While one is in flight (`reconfig`), other
+ *   chain changes wait; while a seal or seal+extend is in flight, or the tail is sealed, appends
+ *   cannot land in the tail segment: they fail with SEGLOG_ESEALED, or, with SEGLOG_APPEND_WAIT,
+ *   wait on the log's condition variable, which every chain change broadcasts under the mutex (no
+ *   lost wake-up), re-check, and go on in the new tail segment, each up to its own deadline. A
+ *   waiting appender is listed in the log (describe shows what it waits for and since when).
+ *   The version grows by exactly one per chain change: seal, extension, seal+extend, and a trim
+ *   that drops segments.
+ *
+ * LOCKS
+ *   s->logs_lock (rwlock) guards the log table; each log's mu guards everything in the log.
+ *   Order: logs_lock before a log's mu; no log mutex is held across a wait for WAL space, a
+ *   RocksDB read or a pool wait. The WAL thread takes a log's mu in completions; appenders hold it
+ *   only for non-blocking work, so it never waits long.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "seglog.h"
+#include "seglog_internal.h"
+#include "store.h"
+
+#define LOGLET_RECONFIG_WAIT_MS 10000u  /* longest wait of a chain change for an earlier one */
+#define LOGLET_CF_WAIT_MS 10000u        /* longest wait for a pre-created column family */
+#define LOGLET_SPACE_WAIT_MS 10000u     /* longest wait for room in the WAL queue */
+#define LOGLET_BATCH_MAX 65536u         /* records in one batch append */
+#define LOGLET_LOGS_MAX (1u << 20)
+
+#define SEGLOG_ASSERT(c)                                                                           \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            fprintf(stderr, "seglog: assertion failed: %s (%s:%d)\n", #c, __FILE__, __LINE__);     \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+typedef struct lseg {
+    uint64_t id;
+    uint64_t base;
+    uint64_t next;      /* durable: first LSN after its last durable record */
+    uint64_t sealed_at; /* SEALED: the tail */
+    uint64_t bytes;     /* durable payload bytes */
+    uint64_t cf_no;
+    uint8_t state;      /* store_seg_state */
+} lseg;
+
+/* An appender waiting for reconfiguration; lives on its stack, linked into the log. */
+typedef struct waiter {
+    struct waiter *next;
+    uint64_t segment_id;
+    uint64_t sealed_at;
+    uint64_t since_us;
+    uint64_t since_mono_ms;
+    uint32_t timeout_ms;
+} waiter;
+
+typedef struct log {
+    seglog_log_id id;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;        /* broadcast on every change of tails, chain or trim point */
+    uint64_t version;         /* durable chain version */
+    uint64_t trim_point;
+    uint64_t created_us;
+    lseg *segs;               /* the chain, oldest first; trimmed ones stay, marked */
+    size_t n_segs, cap_segs;
+    uint64_t next_lsn;        /* sequenced tail */
+    uint64_t seq_bytes;       /* sequenced bytes of the tail segment */
+    uint64_t durable_tail;    /* first LSN not durable and applied */
+    bool reconfig;            /* a chain op is in flight */
+    bool sealing;             /* a seal or seal+extend is in flight: appends may not land */
+    waiter *waiters;
+    uint32_t n_waiters;
+    seglog_tail *hist;        /* tail history ring for watchers (allocated by the first one) */
+    uint64_t hist_count;      /* changes pushed so far */
+} log_t;
+
+typedef struct parked parked;
+
+struct seglog {
+    store *st;
+    seglog_options opt;
+    pthread_rwlock_t logs_lock;
+    log_t **logs;             /* sorted by id */
+    size_t n_logs, cap_logs;
+    pthread_mutex_t create_mu;
+    atomic_uint_fast64_t next_seg_id;
+    atomic_int closing;
+    atomic_int active;        /* calls in progress */
+    atomic_uint_fast64_t appends;
+    atomic_uint_fast64_t waiting;
+    pthread_mutex_t close_mu;
+    bool shut;
+
+    /* Parked asynchronous appends (SEGLOG_APPEND_WAIT on a sealed log). */
+    pthread_mutex_t park_mu;
+    pthread_cond_t park_cv;
+    parked *parked_head;
+    bool park_stop;
+    uint64_t park_epoch;      /* bumped on every chain change */
+    pthread_t park_thread;
+};
+
+struct parked {
+    parked *next;
+    log_t *lg;
+    seglog_buf *recs;
+    size_t n;
+    uint8_t *data;
+    seglog_append_cb cb;
+    void *ctx;
+    uint64_t deadline_ms;
+    uint32_t timeout_ms;
+};
+
+/* ---- helpers ----------------------------------------------------------------------------------- */
+
+static int set_err(seglog_error *err, int code, int os_errno, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int set_err(seglog_error *err, int code, int os_errno, const char *fmt, ...)
+{
+    if (err) {
+        err->code = code;
+        err->os_errno = os_errno;
+        err->module = "loglet";
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->message, sizeof err->message, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+static uint64_t wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static struct timespec deadline_in(uint32_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
+static bool past(const struct timespec *d)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > d->tv_sec || (now.tv_sec == d->tv_sec && now.tv_nsec >= d->tv_nsec);
+}
+
+static void cond_init_mono(pthread_cond_t *cv)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(cv, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
+static int enter(seglog *s, seglog_error *err)
+{
+    atomic_fetch_add(&s->active, 1);
+    if (atomic_load(&s->closing)) {
+        atomic_fetch_sub(&s->active, 1);
+        return set_err(err, SEGLOG_ESHUTDOWN, 0, "loglet: the store is shut down");
+    }
+    return SEGLOG_OK;
+}
+
+static void leave(seglog *s)
+{
+    atomic_fetch_sub(&s->active, 1);
+}
+
+static log_t *find_log(seglog *s, seglog_log_id id)
+{
+    pthread_rwlock_rdlock(&s->logs_lock);
+    size_t lo = 0, hi = s->n_logs;
+    log_t *found = NULL;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (s->logs[mid]->id == id) {
+            found = s->logs[mid];
+            break;
+        }
+        if (s->logs[mid]->id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    pthread_rwlock_unlock(&s->logs_lock);
+    return found;
+}
+
+static int no_log(seglog_error *err, seglog_log_id id)
+{
+    return set_err(err, SEGLOG_ENOTFOUND, 0, "loglet: no log %" PRIu64, id);
+}
+
+static lseg *tail_seg(log_t *lg)
+{
+    return &lg->segs[lg->n_segs - 1];
+}
+
+static seglog_tail tail_of(const log_t *lg)
+{
+    const lseg *t = &lg->segs[lg->n_segs - 1];
+    seglog_tail out = {.lsn = t->state == STORE_SEG_SEALED ? t->sealed_at : lg->durable_tail,
+                       .sealed = t->state == STORE_SEG_SEALED,
+                       .version = lg->version,
+                       .segment_id = t->id};
+    return out;
+}
+
+/* Records a tail change for watchers and wakes everyone waiting on the log. Called with mu. */
+static void changed(log_t *lg)
+{
+    if (lg->hist) {
+        lg->hist[lg->hist_count % SEGLOG_TAIL_HISTORY] = tail_of(lg);
+        lg->hist_count++;
+    }
+    pthread_cond_broadcast(&lg->cv);
+}
+
+static int seg_push(log_t *lg, const lseg *seg)
+{
+    if (lg->n_segs == lg->cap_segs) {
+        size_t cap = lg->cap_segs ? 2 * lg->cap_segs : 8;
+        lseg *bigger = realloc(lg->segs, cap * sizeof *bigger);
+        if (!bigger)
+            return SEGLOG_ENOMEM;
+        lg->segs = bigger;
+        lg->cap_segs = cap;
+    }
+    lg->segs[lg->n_segs++] = *seg;
+    return SEGLOG_OK;
+}
+
+static store_seg to_store(const log_t *lg, const lseg *g)
+{
+    store_seg out = {.log_id = lg->id,
+                     .seg_id = g->id,
+                     .base = g->base,
+                     .next_lsn = g->next,
+                     .sealed_at = g->sealed_at,
+                     .bytes = g->bytes,
+                     .cf_no = g->cf_no,
+                     .state = g->state};
+    return out;
+}
+
+static store_log log_meta(const log_t *lg, uint64_t version, uint64_t trim_point)
+{
+    store_log out = {.log_id = lg->id,
+                     .version = version,
+                     .trim_point = trim_point,
+                     .created_us = lg->created_us};
+    return out;
+}
+
+static log_t *log_new(seglog_log_id id)
+{
+    log_t *lg = calloc(1, sizeof *lg);
+    if (!lg)
+        return NULL;
+    lg->id = id;
+    pthread_mutex_init(&lg->mu, NULL);
+    cond_init_mono(&lg->cv);
+    return lg;
+}
+
+static void log_free(log_t *lg)
+{
+    if (!lg)
+        return;
+    pthread_mutex_destroy(&lg->mu);
+    pthread_cond_destroy(&lg->cv);
+    free(lg->segs);
+    free(lg->hist);
+    free(lg);
+}
+
+static int log_insert(seglog *s, log_t *lg)
+{
+    pthread_rwlock_wrlock(&s->logs_lock);
+    if (s->n_logs == s->cap_logs) {
+        size_t cap = s->cap_logs ? 2 * s->cap_logs : 16;
+        log_t **bigger = realloc(s->logs, cap * sizeof *bigger);
+        if (!bigger) {
+            pthread_rwlock_unlock(&s->logs_lock);
+            return SEGLOG_ENOMEM;
+        }
+        s->logs = bigger;
+        s->cap_logs = cap;
+    }
+    size_t at = s->n_logs;
+    while (at > 0 && s->logs[at - 1]->id > lg->id)
+        at--;
+    memmove(s->logs + at + 1, s->logs + at, (s->n_logs - at) * sizeof *s->logs);
+    s->logs[at] = lg;
+    s->n_logs++;
+    pthread_rwlock_unlock(&s->logs_lock);
+    return SEGLOG_OK;
+}
+
+/* ---- completions ------------------------------------------------------------------------------- */
+
+/* What a caller waits on: filled by the completion, on the WAL thread. */
+typedef struct completion {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+    int status;
+} completion;
+
+#define COMPLETION_INIT {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER}
+
+static void complete(completion *c, int status)
+{
+    pthread_mutex_lock(&c->mu);
+    c->done = true;
+    c->status = status;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* Unbounded on purpose: storage completes every accepted op exactly once (durable, failed, or
+ * failed at shutdown), and it does so within one group commit unless the disk hangs. */
+static int await(completion *c)
+{
+    pthread_mutex_lock(&c->mu);
+    while (!c->done)
+        pthread_cond_wait(&c->cv, &c->mu);
+    pthread_mutex_unlock(&c->mu);
+    pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->mu);
+    return c->status;
+}
+
+typedef struct append_ctx {
+    seglog *s;
+    log_t *lg;
+    uint64_t first;
+    uint64_t n;
+    uint64_t bytes;
+    completion *sync;       /* a synchronous caller, or */
+    seglog_append_cb cb;    /* an asynchronous one */
+    void *cb_ctx;
+    bool heap;
+} append_ctx;
+
+static void append_done(void *ctx, int status, uint64_t seq)
+{
+    (void)seq;
+    append_ctx *a = ctx;
+    log_t *lg = a->lg;
+    if (status == SEGLOG_OK) {
+        pthread_mutex_lock(&lg->mu);
+        SEGLOG_ASSERT(a->first == lg->durable_tail); /* WAL order is LSN order within a log */
+        lg->durable_tail = a->first + a->n;
+        /* the segment the records went to is the last one based at or below them */
+        for (size_t i = lg->n_segs; i-- > 0;) {
+            if (lg->segs[i].base <= a->first) {
+                lg->segs[i].next = a->first + a->n;
+                lg->segs[i].bytes += a->bytes;
+                break;
+            }
+        }
+        changed(lg);
+        pthread_mutex_unlock(&lg->mu);
+        atomic_fetch_add(&a->s->appends, a->n);
+    }
+    if (a->sync)
+        complete(a->sync, status);
+    else if (a->cb)
+        a->cb(a->cb_ctx, status, status == SEGLOG_OK ? a->first : 0,
+              status == SEGLOG_OK ? a->first + a->n - 1 : 0);
+    if (a->heap)
+        free(a);
+}
+
+typedef struct chain_ctx {
+    seglog *s;
+    log_t *lg;
+    store_op op;            /* a copy (no records; dropped points into drops) */
+    store_seg *drops;
+    completion done;
+} chain_ctx;
+
+static void wake_parked(seglog *s)
+{
+    pthread_mutex_lock(&s->park_mu);
+    s->park_epoch++;
+    pthread_cond_broadcast(&s->park_cv);
+    pthread_mutex_unlock(&s->park_mu);
+}
+
+/* A chain op is durable and applied: make it visible. */
+static void chain_done(void *ctx, int status, uint64_t seq)
+{
+    (void)seq;
+    chain_ctx *c = ctx;
+    log_t *lg = c->lg;
+    const store_op *op = &c->op;
+    pthread_mutex_lock(&lg->mu);
+    if (status == SEGLOG_OK) {
+        switch (op->type) {
+        case STORE_OP_SEAL: {
+            lseg *t = tail_seg(lg);
+            t->state = STORE_SEG_SEALED;
+            t->sealed_at = op->seg.sealed_at;
+            break;
+        }
+        case STORE_OP_EXTEND: {
+            lseg g = {.id = op->seg.seg_id, .base = op->seg.base, .next = op->seg.base,
+                      .cf_no = op->seg.cf_no, .state = STORE_SEG_OPEN};
+            if (seg_push(lg, &g) != SEGLOG_OK)
+                status = SEGLOG_ENOMEM;
+            lg->seq_bytes = 0;
+            break;
+        }
+        case STORE_OP_SEAL_EXTEND: {
+            lseg *t = tail_seg(lg);
+            t->state = STORE_SEG_SEALED;
+            t->sealed_at = op->seg.sealed_at;
+            lseg g = {.id = op->seg2.seg_id, .base = op->seg2.base, .next = op->seg2.base,
+                      .cf_no = op->seg2.cf_no, .state = STORE_SEG_OPEN};
+            if (seg_push(lg, &g) != SEGLOG_OK)
+                status = SEGLOG_ENOMEM;
+            lg->seq_bytes = 0;
+            break;
+        }
+        case STORE_OP_TRIM:
+            lg->trim_point = op->log.trim_point;
+            for (uint32_t i = 0; i < op->n_dropped; i++)
+                for (size_t j = 0; j < lg->n_segs; j++)
+                    if (lg->segs[j].id == op->dropped[i].seg_id)
+                        lg->segs[j].state = STORE_SEG_TRIMMED;
+            break;
+        default:
+            break;
+        }
+        lg->version = op->log.version;
+    }
+    lg->reconfig = false;
+    lg->sealing = false;
+    changed(lg);
+    pthread_mutex_unlock(&lg->mu);
+    wake_parked(c->s);
+    complete(&c->done, status);
+}
+
+/* Enqueues op for lg (whose mu the caller holds). On a full WAL queue, drops the mutex, waits for
+ * room and returns SEGLOG_EFULL so that the caller sequences again. */
+static int submit_locked(seglog *s, log_t *lg, const store_op *op, store_done_fn done, void *ctx,
+                         seglog_error *err)
+{
+    int rc = store_submit(s->st, op, done, ctx, err);
+    if (rc != SEGLOG_EFULL)
+        return rc;
+    uint32_t size = store_op_encoded_size(op);
+    pthread_mutex_unlock(&lg->mu);
+    int wrc = store_wait_space(s->st, size, LOGLET_SPACE_WAIT_MS, err);
+    pthread_mutex_lock(&lg->mu);
+    return wrc == SEGLOG_OK ? SEGLOG_EFULL : wrc;
+}
+
+/* Waits (mu held) until no chain op is in flight, up to LOGLET_RECONFIG_WAIT_MS. */
+static int wait_reconfig(seglog *s, log_t *lg, seglog_error *err)
+{
+    struct timespec d = deadline_in(LOGLET_RECONFIG_WAIT_MS);
+    while (lg->reconfig) {
+        if (atomic_load(&s->closing))
+            return set_err(err, SEGLOG_ESHUTDOWN, 0, "loglet: the store is shut down");
+        if (pthread_cond_timedwait(&lg->cv, &lg->mu, &d) == ETIMEDOUT && lg->reconfig)
+            return set_err(err, SEGLOG_ETIMEDOUT, 0,
+                           "loglet: log %" PRIu64 ": an earlier chain change did not finish "
+                           "within %u ms",
+                           lg->id, LOGLET_RECONFIG_WAIT_MS);
+    }
+    return SEGLOG_OK;
+}
+
+/* ---- open / close ------------------------------------------------------------------------------ */
+
+void seglog_options_init(seglog_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->record_max_bytes = 256u << 10;
+    o->memory_budget_bytes = 256u << 20;
+    o->wal_file_size_bytes = WAL_FILE_SIZE_DEFAULT_BYTES;
+    o->wal_inflight_groups = WAL_INFLIGHT_GROUPS_DEFAULT;
+    o->cf_pool_target = 8;
+    o->checkpoint_interval_ms = 5000;
+}
+
+static int load_log(void *ctx, const store_log *meta, const store_seg *segs, size_t n)
+{
+    seglog *s = ctx;
+    if (n == 0)
+        return SEGLOG_ECORRUPT;
+    log_t *lg = log_new(meta->log_id);
+    if (!lg)
+        return SEGLOG_ENOMEM;
+    lg->version = meta->version;
+    lg->trim_point = meta->trim_point;
+    lg->created_us = meta->created_us;
+    for (size_t i = 0; i < n; i++) {
+        lseg g = {.id = segs[i].seg_id, .base = segs[i].base, .next = segs[i].next_lsn,
+                  .sealed_at = segs[i].sealed_at, .bytes = segs[i].bytes,
+                  .cf_no = segs[i].cf_no, .state = segs[i].state};
+        if (seg_push(lg, &g) != SEGLOG_OK) {
+            log_free(lg);
+            return SEGLOG_ENOMEM;
+        }
+        if (segs[i].seg_id >= atomic_load(&s->next_seg_id))
+            atomic_store(&s->next_seg_id, segs[i].seg_id + 1);
+    }
+    lseg *t = tail_seg(lg);
+    lg->next_lsn = lg->durable_tail = t->next;
+    lg->seq_bytes = t->bytes;
+    int rc = log_insert(s, lg);
+    if (rc != SEGLOG_OK)
+        log_free(lg);
+    return rc;
+}
+
+static void *park_main(void *arg);
+
+int seglog_open_with_faults(seglog **out, const char *dir, const seglog_options *opts,
+                            const wal_fault *faults, size_t n_faults, seglog_error *err)
+{
+    *out = NULL;
+    seglog_options defaults;
+    if (!opts) {
+        seglog_options_init(&defaults);
+        opts = &defaults;
+    }
+    if (opts->record_max_bytes == 0 || opts->record_max_bytes > (64u << 20))
+        return set_err(err, SEGLOG_EINVAL, 0, "loglet: record_max_bytes %u must be 1..%u",
+                       opts->record_max_bytes, 64u << 20);
+    if (opts->checkpoint_interval_ms == 0)
+        return set_err(err, SEGLOG_EINVAL, 0, "loglet: checkpoint_interval_ms must be > 0");
+    seglog *s = calloc(1, sizeof *s);
+    if (!s)
+        return set_err(err, SEGLOG_ENOMEM, ENOMEM, "loglet: out of memory");
+    s->opt = *opts;
+    pthread_rwlock_init(&s->logs_lock, NULL);
+    pthread_mutex_init(&s->create_mu, NULL);
+    pthread_mutex_init(&s->close_mu, NULL);
+    pthread_mutex_init(&s->park_mu, NULL);
+    cond_init_mono(&s->park_cv);
+    atomic_store(&s->next_seg_id, 1);
+    store_options so = {.pub = *opts, .faults = faults, .n_faults = n_faults};
+    int rc = store_open(&s->st, dir, &so, err);
+    if (rc == SEGLOG_OK) {
+        rc = store_load(s->st, load_log, s, err);
+        if (rc != SEGLOG_OK && err && err->module == NULL)
+            set_err(err, rc, 0, "loglet: cannot load the logs of %s", dir);
+    }
+    if (rc == SEGLOG_OK && pthread_create(&s->park_thread, NULL, park_main, s) != 0)
+        rc = set_err(err, SEGLOG_EIO, errno, "loglet: cannot start a thread");
+    if (rc != SEGLOG_OK) {
+        store_close(s->st);
+        for (size_t i = 0; i < s->n_logs; i++)
+            log_free(s->logs[i]);
+        free(s->logs);
+        free(s);
+        return rc;
+    }
+    *out = s;
+    return SEGLOG_OK;
+}
+
+int seglog_open(seglog **out, const char *dir, const seglog_options *opts, seglog_error *err)
+{
+    if (err)
+        memset(err, 0, sizeof *err);
+    return seglog_open_with_faults(out, dir, opts, NULL, 0, err);
+}
+
+void seglog_shutdown(seglog *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->close_mu);
+    if (s->shut) {
+        pthread_mutex_unlock(&s->close_mu);
+        return;
+    }
+    atomic_store(&s->closing, 1);
+    /* Wake every waiter; they see `closing` and leave. Calls still sequencing finish soon. */
+    while (atomic_load(&s->active) > 0) {
+        pthread_rwlock_rdlock(&s->logs_lock);
+        for (size_t i = 0; i < s->n_logs; i++) {
+            pthread_mutex_lock(&s->logs[i]->mu);
+            pthread_cond_broadcast(&s->logs[i]->cv);
+            pthread_mutex_unlock(&s->logs[i]->mu);
+        }
+        pthread_rwlock_unlock(&s->logs_lock);
+        usleep(1000);
+    }
+    pthread_mutex_lock(&s->park_mu);
+    s->park_stop = true;
+    pthread_cond_broadcast(&s->park_cv);
+    pthread_mutex_unlock(&s->park_mu);
+    pthread_join(s->park_thread, NULL);
+    store_close(s->st); /* every accepted op completes before this returns */
+    s->st = NULL;
+    s->shut = true;
+    pthread_mutex_unlock(&s->close_mu);
+}
+
+void seglog_close(seglog *s)
+{
+    if (!s)
+        return;
+    seglog_shutdown(s);
+    for (size_t i = 0; i < s->n_logs; i++)
+        log_free(s->logs[i]);
+    free(s->logs);
+    pthread_rwlock_destroy(&s->logs_lock);
+    pthread_mutex_destroy(&s->create_mu);
+    pthread_mutex_destroy(&s->close_mu);
+    pthread_mutex_destroy(&s->park_mu);
+    pthread_cond_destroy(&s->park_cv);
+    free(s);
+}
+
+/* ---- logs ------------------------------------------------------------------------------------- */
+
+int seglog_log_create(seglog *s, seglog_log_id id, seglog_error *err)
+{
+    int rc = enter(s, err);
+    if (rc != SEGLOG_OK)
+        return rc;
+    uint64_t cf_no = 0;
+    rc = store_cf_take(s->st, &cf_no, LOGLET_CF_WAIT_MS, err);
+    if (rc != SEGLOG_OK) {
+        leave(s);
+        return rc;
+    }
+    pthread_mutex_lock(&s->create_mu);
+    if (find_log(s, id)) {
+        pthread_mutex_unlock(&s->create_mu);
+        store_cf_return(s->st, cf_no);
+        leave(s);
+        return set_err(err, SEGLOG_EEXIST, 0, "loglet: log %" PRIu64 " already exists", id);
+    }
+    if (s->n_logs >= LOGLET_LOGS_MAX) {
+        pthread_mutex_unlock(&s->create_mu);
+        store_cf_return(s->st, cf_no);
+        leave(s);
+        return set_err(err, SEGLOG_EINVAL, 0, "loglet: more than %u logs", LOGLET_LOGS_MAX);
+    }
+    log_t *lg = log_new(id);
+    if (!lg) {
+        pthread_mutex_unlock(&s->create_mu);
+        store_cf_return(s->st, cf_no);
+        leave(s);
+        return set_err(err, SEGLOG_ENOMEM, ENOMEM, "loglet: out of memory");
+    }
+    lg->created_us = wall_us();
+    lg->version = 1;
+    lseg first = {.id = atomic_fetch_add(&s->next_seg_id, 1), .base = SEGLOG_LSN_OLDEST,
+                  .next = SEGLOG_LSN_OLDEST, .cf_no = cf_no, .state = STORE_SEG_OPEN};
+    seg_push(lg, &first);
+    lg->next_lsn = lg->durable_tail = SEGLOG_LSN_OLDEST;
+    store_op op = {.type = STORE_OP_CREATE_LOG, .log = log_meta(lg, 1, 0), .seg = to_store(lg, &first)};
+    chain_ctx c = {.s = s, .lg = lg, .op = op, .done = {.mu = PTHREAD_MUTEX_INITIALIZER,
+                                                         .cv = PTHREAD_COND_INITIALIZER}};
+    /* The log is not visible until its creation is durable: nothing else can touch it. */
+    pthread_mutex_lock(&lg->mu);
+    lg->reconfig = true;
+    do {
+        rc = submit_locked(s, lg, &op, chain_done, &c, err);
+    } while (rc == SEGLOG_EFULL);
+    pthread_mutex_unlock(&lg->mu);
+    if (rc == SEGLOG_OK)
+        rc = await(&c.done);
+    if (rc == SEGLOG_OK)
+        rc = log_insert(s, lg);
+    pthread_mutex_unlock(&s->create_mu);
+    if (rc != SEGLOG_OK) {
+        log_free(lg);
+        if (err && err->code != rc)
+            set_err(err, rc, 0, "loglet: creating log %" PRIu64 " failed: %s", id,
+                    seglog_strerror(rc));
+    }
+    leave(s);
+    return rc;
+}
+
+int seglog_log_list(seglog *s, seglog_log_id *ids, size_t cap, size_t *count, seglog_error *err)
+{
+    int rc = enter(s, err);
+    if (rc != SEGLOG_OK)
+        return rc;
+    pthread_rwlock_rdlock(&s->logs_lock);
+    for (size_t i = 0; i < s->n_logs && i < cap; i++)
+        ids[i] = s->logs[i]->id;
+    if (count)
+        *count = s->n_logs;
+    pthread_rwlock_unlock(&s->logs_lock);
+    leave(s);
+    return SEGLOG_OK;
+}
+
+/* ---- appends ----------------------------------------------------------------------------------- */
+
+static int check_records(seglog *s, const seglog_buf *recs, size_t n, uint64_t *bytes,
+                         seglog_error *err)
+{
+    if (n == 0 || n > LOGLET_BATCH_MAX)
+        return set_err(err, SEGLOG_EINVAL, 0, "loglet: a batch holds 1..%u records, not %zu",
+                       LOGLET_BATCH_MAX, n);
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (recs[i].len > s->opt.record_max_bytes)
+            return set_err(err, SEGLOG_ETOOLARGE, 0,
+                           "loglet: record of %zu bytes exceeds the limit of %u bytes",
+                           recs[i].len, s->opt.record_max_bytes);
+        if (recs[i].len > 0 && !recs[i].data)
+            return set_err(err, SEGLOG_EINVAL, 0, "loglet: record %zu has no data", i);
+        total += recs[i].len;
+    }
+    if (total > (uint64_t)s->opt.record_max_bytes * 4u + (1u << 20))
+        return set_err(err, SEGLOG_ETOOLARGE, 0,
+                       "loglet: batch of %" PRIu64 " bytes exceeds the limit of %u bytes", total,
+                       s->opt.record_max_bytes * 4u + (1u << 20));
+    *bytes = total;
+    return SEGLOG_OK;
+}
+
+static int sealed_error(const log_t *lg, seglog_error *err)
+{
+    const lseg *t = &lg->segs[lg->n_segs - 1];
+    uint64_t at = t->state == STORE_SEG_SEALED ? t->sealed_at : lg->next_lsn;
+    return set_err(err, SEGLOG_ESEALED, 0,
+                   "loglet: log %" PRIu64 ": segment %" PRIu64 " is sealed at LSN %" PRIu64, lg->id,
+                   t->id, at);
+}
+
+static bool appendable(const log_t *lg)
+{
+    return lg->segs[lg->n_segs - 1].state == STORE_SEG_OPEN && !lg->sealing;
+}
+
+/* Sequences and enqueues one batch (mu held). *a is filled; the op is submitted. */
+static int sequence_append(seglog *s, log_t *lg, const seglog_buf *recs, size_t n, uint64_t bytes,
+                           append_ctx *a, seglog_error *err)
+{
+    lseg *t = tail_seg(lg);
+    a->first = lg->next_lsn;
+    a->n = n;
+    a->bytes = bytes;
+    store_op op = {.type = STORE_OP_APPEND,
+                   .log = log_meta(lg, lg->version, lg->trim_point),
+                   .seg = to_store(lg, t),
+                   .first_lsn = a->first,
+                   .n = (uint32_t)n,
+                   .time_us = wall_us(),
+                   .recs = recs};
+    op.seg.next_lsn = a->first + n;
+    op.seg.bytes = lg->seq_bytes + bytes;
+    int rc = store_submit(s->st, &op, append_done, a, err);
+    if (rc == SEGLOG_OK) {
+        lg->next_lsn += n;
+        lg->seq_bytes += bytes;
+    }
+    return rc;
+}
+
+static void waiter_link(log_t *lg, waiter *w)
+{
+    w->next = lg->waiters;
+    lg->waiters = w;
+    lg->n_waiters++;
+}
+
+static void waiter_unlink(log_t *lg, waiter *w)
+{
+    for (waiter **p = &lg->waiters; *p; p = &(*p)->next) {
+        if (*p == w) {
+            *p = w->next;
+            lg->n_waiters--;
+            return;
+        }
+    }
+}
+
+/* The synchronous and asynchronous append path up to the submission. With a NULL `parked_out`
+ * the caller waits; otherwise a sealed log with the WAIT policy yields SEGLOG_ESEALED and the
+ * caller parks the append. */
+static int append_common(seglog *s, log_t *lg, const seglog_buf *recs, size_t n, uint64_t bytes,
+                         const seglog_append_opts *opts, append_ctx *a, bool may_wait,
+                         seglog_error *err)
+{
+    bool wait = opts && opts->policy == SEGLOG_APPEND_WAIT;
+    uint32_t timeout_ms = opts ? opts->timeout_ms : 0;
+    struct timespec d = deadline_in(timeout_ms);
+    waiter w = {0};
+    bool linked = false;
+    int rc;
+    pthread_mutex_lock(&lg->mu);
+    for (;;) {
+        if (atomic_load(&s->closing)) {
+            rc = set_err(err, SEGLOG_ESHUTDOWN, 0, "loglet: the store is shut down");
+            break;
+        }
+        if (appendable(lg)) {
+            rc = sequence_append(s, lg, recs, n, bytes, a, err);
+            if (rc == SEGLOG_EFULL) {
+                uint32_t size = (uint32_t)(bytes + 256u + 4u * n);
+                pthread_mutex_unlock(&lg->mu);
+                rc = store_wait_space(s->st, size, LOGLET_SPACE_WAIT_MS, err);
+                pthread_mutex_lock(&lg->mu);
+                if (rc == SEGLOG_OK)
+                    continue;
+            }
+            break;
+        }
+        if (!wait || !may_wait) {
+            rc = sealed_error(lg, err);
+            break;
+        }
+        if (!linked) {
+            const lseg *t = tail_seg(lg);
+            w = (waiter){.segment_id = t->id,
+                         .sealed_at = t->state == STORE_SEG_SEALED ? t->sealed_at : lg->next_lsn,
+                         .since_us = wall_us(),
+                         .since_mono_ms = mono_ms(),
+                         .timeout_ms = timeout_ms};
+            waiter_link(lg, &w);
+            atomic_fetch_add(&s->waiting, 1);
+            linked = true;
+        }
+        if (pthread_cond_timedwait(&lg->cv, &lg->mu, &d) == ETIMEDOUT && !appendable(lg) &&
+            past(&d)) {
+            rc = set_err(err, SEGLOG_ETIMEDOUT, 0,
+                         "loglet: log %" PRIu64 ": waited %u ms for reconfiguration: segment %"
+                         PRIu64 " sealed at LSN %" PRIu64 " and no successor yet",
+                         lg->id, timeout_ms, w.segment_id, w.sealed_at);
+            break;
+        }
+    }
+    if (linked) {
+        waiter_unlink(lg, &w);
+        atomic_fetch_sub(&s->waiting, 1);
+    }
+    pthread_mutex_unlock(&lg->mu);
+    return rc;
+}
+
+int seglog_log_append_batch(seglog *s, seglog_log_id log, const seglog_buf *recs, size_t n,
+                            const seglog_append_opts *opts, seglog_lsn *first, seglog_error *err)
+{
+    int rc = enter(s, err);
+    if (rc != SEGLOG_OK)
+        return rc;
+    uint64_t bytes = 0;
+    log_t *lg = find_log(s, log);
+    rc = lg ? check_records(s, recs, n, &bytes, err) : no_log(err, log);
+    if (rc == SEGLOG_OK) {
+        completion c = COMPLETION_INIT;
+        append_ctx a = {.s = s, .lg = lg, .sync = &c};
+        rc = append_common(s, lg, recs, n, bytes, opts, &a, true, err);
+        if (rc == SEGLOG_OK) {
+            rc = await(&c);
+            if (rc != SEGLOG_OK)
+                set_err(err, rc, 0, "loglet: log %" PRIu64 ": append of LSN %" PRIu64
+                        " failed: %s", log, a.first, seglog_strerror(rc));
+            else if (first)
+                *first = a.first;
+        }
+    }
+    leave(s);
+    return rc;
+}
+
+int seglog_log_append(seglog *s, seglog_log_id log, const void *payload, size_t len,
+                      const seglog_append_opts *opts, seglog_lsn *lsn, seglog_error *err)
+{
+    seglog_buf b = {.data = payload, .len = len};
+    return seglog_log_append_batch(s, log, &b, 1, opts, lsn, err);
+}
+
+static void park_free(parked *p)
+{
+    free(p->data);
+    free(p->recs);
+    free(p);
+}
+
+int seglog_log_append_async(seglog *s, seglog_log_id log, const seglog_buf *recs, size_t n,
+                            const seglog_append_opts *opts, seglog_append_cb cb, void *ctx,
+                            seglog_error *err)
+{
+    int rc = enter(s, err);
+    if (rc != SEGLOG_OK)
+        return rc;
+    uint64_t bytes = 0;
+    log_t *lg = find_log(s, log);
+    rc = lg ? check_records(s, recs, n, &bytes, err) : no_log(err, log);
+    append_ctx *a = rc == SEGLOG_OK ? malloc(sizeof *a) : NULL;
+    if (rc == SEGLOG_OK && !a)
+        rc = set_err(err, SEGLOG_ENOMEM, ENOMEM, "loglet: out of memory");
+    if (rc == SEGLOG_OK) {
+        *a = (append_ctx){.s = s, .lg = lg, .cb = cb, .cb_ctx = ctx, .heap = true};
+        rc = append_common(s, lg, recs, n, bytes, opts, a, false, err);
+        if (rc == SEGLOG_OK) {
+            a = NULL; /* owned by the completion now */
+        } else if (rc == SEGLOG_ESEALED && opts && opts->policy == SEGLOG_APPEND_WAIT) {
+            /* park a copy; the park thread submits it when the chain is extended */
+            parked *p = calloc(1, sizeof *p);
+            uint8_t *data = p ? malloc(bytes ? bytes : 1) : NULL;
+            seglog_buf *copy = p ? malloc(n * sizeof *copy) : NULL;
+            if (!p || !data || !copy) {
+                free(p);
+                free(data);
+                free(copy);
+                rc = set_err(err, SEGLOG_ENOMEM, ENOMEM, "loglet: out of memory");
+            } else {
+                uint8_t *q = data;
+                for (size_t i = 0; i < n; i++) {
+                    if (recs[i].len)
+                        memcpy(q, recs[i].data, recs[i].len);
+                    copy[i] = (seglog_buf){.data = q, .len = recs[i].len};
+                    q += recs[i].len;
+                }
+                *p = (parked){.lg = lg, .recs = copy, .n = n, .data = data, .cb = cb, .ctx = ctx,
+                              .deadline_ms = mono_ms() + opts->timeout_ms,
+                              .timeout_ms = opts->timeout_ms};
+                pthread_mutex_lock(&lg->mu);
+                lg->n_waiters++; /* counted (not listed) while parked */
+                pthread_mutex_unlock(&lg->mu);
+                atomic_fetch_add(&s->waiting, 1);
+                pthread_mutex_lock(&s->park_mu);
+                p->next = s->parked_head;
+                s->parked_head = p;
+                pthread_cond_broadcast(&s->park_cv);
+                pthread_mutex_unlock(&s->park_mu);
+                rc = SEGLOG_OK;
+            }
+        }
+    }
+    free(a);
+    leave(s);
+    return rc;
+}
+
+/* Retries parked appends on every chain change, fails them at their deadline. */
+static void *park_main(void *arg)
+{
+    seglog *s = arg;
+    pthread_mutex_lock(&s->park_mu);
+    uint64_t seen = s->park_epoch;
+    for (;;) {
+        bool stop = s->park_stop;
+        uint64_t now = mono_ms();
+        uint64_t next_deadline = UINT64_MAX;
+        parked *ready = NULL, *keep = NULL;
+        for (parked *p = s->parked_head, *nx; p; p = nx) {
+            nx = p->next;
+            if (stop || p->deadline_ms <= now || s->park_epoch != seen ||
+                appendable(p->lg) /* racy peek; rechecked under the log's mutex below */) {
+                p->next = ready;
+                ready = p;
+            } else {
+                if (p->deadline_ms < next_deadline)
+                    next_deadline = p->deadline_ms;
+                p->next = keep;
+                keep = p;
+            }
+        }
+        s->parked_head = keep;
+        seen = s->park_epoch;
+        if (!ready) {
+            if (stop)
+                break;
+            if (next_deadline == UINT64_MAX) {
+                pthread_cond_wait(&s->park_cv, &s->park_mu);
+            } else {
+                struct timespec d = deadline_in((uint32_t)(next_deadline - now));
+                pthread_cond_timedwait(&s->park_cv, &s->park_mu, &d);
+            }
+            continue;
+        }
+        pthread_mutex_unlock(&s->park_mu);
+        while (ready) {
+            parked *p = ready;
+            ready = p->next;
+            int rc = SEGLOG_ESHUTDOWN;
+            seglog_error err = {0};
+            append_ctx *a = NULL;
+            if (!stop) {
+                uint64_t bytes = 0;
+                for (size_t i = 0; i < p->n; i++)
+                    bytes += p->recs[i].len;
+                a = malloc(sizeof *a);
+                if (a) {
+                    *a = (append_ctx){.s = s, .lg = p->lg, .cb = p->cb, .cb_ctx = p->ctx,
+                                      .heap = true};
+                    rc = append_common(s, p->lg, p->recs, p->n, bytes, NULL, a, false, &err);
+                } else {
+                    rc = SEGLOG_ENOMEM;
+                }
+            }
+            if (rc == SEGLOG_OK) {
+                pthread_mutex_lock(&p->lg->mu);
+                p->lg->n_waiters--;
+                pthread_mutex_unlock(&p->lg->mu);
+                atomic_fetch_sub(&s->waiting, 1);
+                park_free(p);
+                continue;
+            }
+            free(a);
+            if (rc == SEGLOG_ESEALED && mono_ms() < p->deadline_ms) {
+                pthread_mutex_lock(&s->park_mu);
+                p->next = s->parked_head;
+                s->parked_head = p;
+                pthread_mutex_unlock(&s->park_mu);
+                continue;
+            }
+            pthread_mutex_lock(&p->lg->mu);
+            p->lg->n_waiters--;
+            pthread_mutex_unlock(&p->lg->mu);
+            atomic_fetch_sub(&s->waiting, 1);
+            p->cb(p->ctx, rc == SEGLOG_ESEALED ? SEGLOG_ETIMEDOUT : rc, 0, 0);
+            park_free(p);
+        }
+        pthread_mutex_lock(&s->park_mu);
+    }
+    pthread_mutex_unlock(&s->park_mu);
+    return NULL;
+}
+
+/* ---- reads ------------------------------------------------------------------------------------- */
+
+void seglog_entry_fini(seglog_entry *e)
+{
+    if (!e)
+        return;
+    free(e->payload);
+    e->payload = NULL;
+    e->len = 0;
+}
+
+/* Finds what lsn is (mu held): a trim gap, a readable record (its CF), or not yet there. */
+static int locate(log_t *lg, uint64_t lsn, seglog_entry *out, uint64_t *cf_no)
+{
+    if (lsn <= lg->trim_point) {
+        out->kind = SEGLOG_ENTRY_TRIM_GAP;
+        out->lsn = lsn;
+        out->gap_to = lg->trim_point;
+        return 1;
+    }
+    if (lsn >= lg->durable_tail)
+        return 0;
+    for (size_t i = lg->n_segs; i-- > 0;) {
+        if (lg->segs[i].base <= lsn) {
+            *cf_no = lg->segs[i].cf_no;
+            return 2;
+        }
+    }
+    return -1;
+}
+
+/* Reads lsn, waiting up to timeout_ms for it to become durable. */
+static int read_at(seglog *s, log_t *lg, uint64_t lsn, uint32_t timeout_ms, seglog_entry *out,
+                   seglog_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (lsn == SEGLOG_LSN_INVALID)
+        return set_err(err, SEGLOG_EINVAL, 0, "loglet: LSN 0 is not a position");
+    struct timespec d = deadline_in(timeout_ms);
+    for (int attempt = 0; attempt < 3; attempt++) {
+        uint64_t cf_no = 0;
+        pthread_mutex_lock(&lg->mu);
+        int where;
+        for (;;) {
+            where = locate(lg, lsn, out, &cf_no);
+            if (where != 0)
+                break;
+            if (atomic_load(&s->closing)) {
+                pthread_mutex_unlock(&lg->mu);
+                return set_err(err, SEGLOG_ESHUTDOWN, 0, "loglet: the store is shut down");
+            }
+            if (timeout_ms == 0) {
+                uint64_t tail = lg->durable_tail;
+                pthread_mutex_unlock(&lg->mu);
+                return set_err(err, SEGLOG_ENOTFOUND, 0,
+                               "loglet: log %" PRIu64 ": nothing yet at LSN %" PRIu64
+                               " (the tail is at %" PRIu64 ")",
+                               lg->id, lsn, tail);
+            }
+            if (pthread_cond_timedwait(&lg->cv, &lg->mu, &d) == ETIMEDOUT && past(&d) &&
+                locate(lg, lsn, out, &cf_no) == 0) {
+                uint64_t tail = lg->durable_tail;
+                pthread_mutex_unlock(&lg->mu);
+                return set_err(err, SEGLOG_ETIMEDOUT, 0,
+                               "loglet: log %" PRIu64 ": waited %u ms for LSN %" PRIu64
+                               " (the tail is at %" PRIu64 ")",
+                               lg->id, timeout_ms, lsn, tail);
+            }
+        }
+        pthread_mutex_unlock(&lg->mu);
+        if (where == 1)
+            return SEGLOG_OK;
+        if (where < 0)
+            return set_err(err, SEGLOG_ECORRUPT, 0,
+                           "loglet: log %" PRIu64 ": no segment holds LSN %" PRIu64, lg->id, lsn);
+        int rc = store_read(s->st, cf_no, lsn, &out->payload, &out->len, &out->append_time_us,
+                            err);
+        if (rc == SEGLOG_OK) {
+            out->kind = SEGLOG_ENTRY_RECORD;
+            out->lsn = lsn;
+            return SEGLOG_OK;
+        }
+        if (rc != SEGLOG_ENOTFOUND)
+            return rc;
+        /* trimmed meanwhile: look again */
+    }
+    return set_err(err, SEGLOG_ECORRUPT, 0,
+                   "loglet: log %" PRIu64 ": durable LSN %" PRIu64 " is missing from storage",
+                   lg->id, lsn);
+}
+
+int seglog_log_read(seglog *s, seglog_log_id log, seglog_lsn lsn, uint32_t timeout_ms,
+                    seglog_entry *out, seglog_error *err)
+{
+    int rc = enter(s, err);
+    if (rc != SEGLOG_OK)
+        return rc;
+    log_t *lg = find_log(s, log);
+    rc = lg ? read_at(s, lg, lsn, timeout_ms, out, err) : no_log(err, log);
+    leave(s);
+    return rc;
+}
+
+struct seglog_reader {
+    seglog *s;
+    log_t *lg;
+    uint64_t pos;
+    uint64_t to;
+    seglog_entry cur;
+};
+
+int seglog_reader_open(seglog_reader **out, seglog *s, seglog_log_id log, seglog_lsn from,
+                       seglog_lsn to, seglog_error *err)
+{
+    *out = NULL;
+    int rc = enter(s, err);
+    if (rc != SEGLOG_OK)
+        return rc;
+    log_t *lg = find_log(s, log);
+    if (!lg)
+        rc = no_log(err, log);
+    else if (from == SEGLOG_LSN_INVALID || to < from)
+        rc = set_err(err, SEGLOG_EINVAL, 0, "loglet: bad read range [%" PRIu64 ", %" PRIu64 "]",
+                     from, to);
+    seglog_reader *r = rc == SEGLOG_OK ? calloc(1, sizeof *r) : NULL;
+    if (rc == SEGLOG_OK && !r)
+        rc = set_err(err, SEGLOG_ENOMEM, ENOMEM, "loglet: out of memory");
+    if (r) {
+        *r = (seglog_reader){.s = s, .lg = lg, .pos = from, .to = to};
+        *out = r;
+    }
+    leave(s);
+    return rc;
+}
+
+int seglog_reader_next(seglog_reader *r, uint32_t timeout_ms, seglog_entry *out,
+                       seglog_error *err)
+{
+    seglog_entry_fini(&r->cur);
+    if (r->pos > r->to)
+        return set_err(err, SEGLOG_EEND, 0, "loglet: the stream passed its end %" PRIu64, r->to);
+    int rc = enter(r->s, err);
+    if (rc != SEGLOG_OK)
+        return rc;
+    rc = read_at(r->s, r->lg, r->pos, timeout_ms, &r->cur, err);
+    leave(r->s);
+    if (rc != SEGLOG_OK)
+        return rc;
+    if (r->cur.kind == SEGLOG_ENTRY_TRIM_GAP) {
+        if (r->cur.gap_to > r->to)
+            r->cur.gap_to = r->to;
+        r->pos = r->cur.gap_to + 1;
+    } else {
+        r->pos++;
+    }
+    *out = r->cur;
+    return SEGLOG_OK;
+}
+
+void seglog_reader_close(seglog_reader *r)
+{
+    if (!r)
+        return;
+    seglog_entry_fini(&r->cur);
+    free(r);
+}
+
+/* ---- tails ------------------------------------------------------------------------------------- */
+
+int seglog_log_find_tail(seglog *s, seglog_log_id log, seglog_tail *out, seglog_error *err)
+{
+    int rc = enter(s, err);
+    if (rc != SEGLOG_OK)
+        return rc;
+    log_t *lg = find_log(s, log);
+    if (lg) {
+        pthread_mutex_lock(&lg->mu);
+        *out = tail_of(lg);
+        pthread_mutex_unlock(&lg->mu);
+    } else {
+        rc = no_log(err, log);
+    }
+    leave(s);
+    return rc;
+}
+
+struct seglog_tail_watch {
+    seglog *s;
+    log_t *lg;
+    uint64_t cursor;
+    bool first;
+};
+
+int seglog_tail_watch_open(seglog_tail_watch **out, seglog *s, seglog_log_id log,
+                           seglog_error *err)
+{
+    *out = NULL;
+    int rc = enter(s, err);
+    if (rc != SEGLOG_OK)
+        return rc;
+    log_t *lg = find_log(s, log);
+    seglog_tail_watch *tw = lg ? calloc(1, sizeof *tw) : NULL;
+    if (!lg) {
+        rc = no_log(err, log);
+    } else if (!tw) {
+        rc = set_err(err, SEGLOG_ENOMEM, ENOMEM, "loglet: out of memory");
+    } else {
+        pthread_mutex_lock(&lg->mu);
+        if (!lg->hist)
+            lg->hist = calloc(SEGLOG_TAIL_HISTORY, sizeof *lg->hist);
+        if (!lg->hist) {
+            rc = set_err(err, SEGLOG_ENOMEM, ENOMEM, "loglet: out of memory");
+        } else {
+            *tw = (seglog_tail_watch){.s = s, .lg = lg, .cursor = lg->hist_count, .first = true};
+            *out = tw;
+        }
+        pthread_mutex_unlock(&lg->mu);
+        if (rc != SEGLOG_OK)
+            free(tw);
+    }
+    leave(s);
+    return rc;
+}
+
+int seglog_tail_watch_next(seglog_tail_watch *tw, uint32_t timeout_ms, seglog_tail *out,
+                           uint64_t *missed, seglog_error *err)
+{
+    int rc = enter(tw->s, err);
+    if (rc != SEGLOG_OK)
+        return rc;
+    log_t *lg = tw->lg;
+    struct timespec d = deadline_in(timeout_ms);
+    if (missed)
+        *missed = 0;
+    pthread_mutex_lock(&lg->mu);
+    for (;;) {
+        if (tw->first) {
+            tw->first = false;
+            tw->cursor = lg->hist_count;
+            *out = tail_of(lg);
+            break;
+        }
+        if (tw->cursor < lg->hist_count) {
+            if (lg->hist_count - tw->cursor > SEGLOG_TAIL_HISTORY) {
+                uint64_t oldest = lg->hist_count - SEGLOG_TAIL_HISTORY;
+                if (missed)
+                    *missed = oldest - tw->cursor;
+                tw->cursor = oldest;
+            }
+            *out = lg->hist[tw->cursor % SEGLOG_TAIL_HISTORY];
+            tw->cursor++;
+            break;
+        }
+        if (atomic_load(&tw->s->closing)) {
+            rc = set_err(err, SEGLOG_ESHUTDOWN, 0, "loglet: the store is shut down");
+            break;
+        }
+        if (pthread_cond_timedwait(&lg->cv, &lg->mu, &d) == ETIMEDOUT && past(&d) &&
+            tw->cursor >= lg->hist_count) {
+            seglog_tail t = tail_of(lg);
+            rc = set_err(err, SEGLOG_ETIMEDOUT, 0,
+                         "loglet: log %" PRIu64 ": no tail change within %u ms (tail %s at %"
+                         PRIu64 ")",
+                         lg->id, timeout_ms, t.sealed ? "sealed" : "open", t.lsn);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&lg->mu);
+    leave(tw->s);
+    return rc;
+}
+
+void seglog_tail_watch_close(seglog_tail_watch *tw)
+{
+    free(tw);
+}
+
+/* ---- reconfiguration --------------------------------------------------------------------------- */
+
+/* Submits a chain op built by `build` under the log's mutex and waits for it. */
+static int run_chain_op(seglog *s, log_t *lg, chain_ctx *c, bool sealing, seglog_error *err)
+{
+    int rc;
+    do {
+        rc = submit_locked(s, lg, &c->op, chain_done, c, err);
+    } while (rc == SEGLOG_EFULL);
+    if (rc == SEGLOG_OK) {
+        lg->reconfig = true;
+        lg->sealing = sealing;
+    }
+    pthread_mutex_unlock(&lg->mu);
+    if (rc != SEGLOG_OK)
+        return rc;
+    rc = await(&c->done);
+    if (rc != SEGLOG_OK)
+        set_err(err, rc, 0, "loglet: log %" PRIu64 ": chain change failed: %s", lg->id,
+                seglog_strerror(rc));
+    return rc;
+}
+
+int seglog_log_seal(seglog *s, seglog_log_id log, seglog_tail *out, seglog_error *err)
+{
+    int rc = enter(s, err);
+    if (rc != SEGLOG_OK)
+        return rc;
+    log_t *lg = find_log(s, log);
+    if (!lg) {
+        rc = no_log(err, log);
+        goto out;
+    }
+    pthread_mutex_lock(&lg->mu);
+    rc = wait_reconfig(s, lg, err);
+    if (rc != SEGLOG_OK) {
+        pthread_mutex_unlock(&lg->mu);
+        goto out;
+    }
+    lseg *t = tail_seg(lg);
+    if (t->state == STORE_SEG_SEALED) {
+        if (out)
+            *out = tail_of(lg);
+        pthread_mutex_unlock(&lg->mu);
+        goto out;
+    }
+    chain_ctx c = {.s = s, .lg = lg, .done = COMPLETION_INIT};
+    c.op = (store_op){.type = STORE_OP_SEAL, .log = log_meta(lg, lg->version + 1, lg->trim_point),
+                      .seg = to_store(lg, t)};
+    c.op.seg.state = STORE_SEG_SEALED;
+    c.op.seg.sealed_at = c.op.seg.next_lsn = lg->next_lsn;
+    c.op.seg.bytes = lg->seq_bytes;
+    rc = run_chain_op(s, lg, &c, true, err);
+    if (rc == SEGLOG_OK && out) {
+        pthread_mutex_lock(&lg->mu);
+        *out = tail_of(lg);
+        pthread_mutex_unlock(&lg->mu);
+    }
+out:
+    leave(s);
+    return rc;
+}
+
+/* extend (seal_first false) and seal+extend (true). */
+static int extend_common(seglog *s, seglog_log_id log, bool seal_first, seglog_lsn base,
+                         uint64_t expected_version, seglog_tail *out, seglog_error *err)
+{
+    int rc = enter(s, err);
+    if (rc != SEGLOG_OK)
+        return rc;
+    log_t *lg = find_log(s, log);
+    if (!lg) {
+        rc = no_log(err, log);
+        leave(s);
+        return rc;
+    }
+    uint64_t cf_no = 0;
+    rc = store_cf_take(s->st, &cf_no, LOGLET_CF_WAIT_MS, err);
+    if (rc != SEGLOG_OK) {
+        leave(s);
+        return rc;
+    }
+    pthread_mutex_lock(&lg->mu);
+    rc = wait_reconfig(s, lg, err);
+    lseg *t = tail_seg(lg);
+    uint64_t tail = t->state == STORE_SEG_SEALED ? t->sealed_at : lg->next_lsn;
+    if (rc == SEGLOG_OK && expected_version != 0 && expected_version != lg->version)
+        rc = set_err(err, SEGLOG_ECONFLICT, 0,
+                     "loglet: log %" PRIu64 ": expected chain version %" PRIu64
+                     " but the chain is at version %" PRIu64,
+                     log, expected_version, lg->version);
+    if (rc == SEGLOG_OK && !seal_first && t->state != STORE_SEG_SEALED)
+        rc = set_err(err, SEGLOG_ECONFLICT, 0,
+                     "loglet: log %" PRIu64 ": the tail segment %" PRIu64
+                     " is open at LSN %" PRIu64 "; seal it before extending",
+                     log, t->id, lg->next_lsn);
+    if (rc == SEGLOG_OK && !seal_first && base != 0 && base != tail)
+        rc = set_err(err, SEGLOG_ECONFLICT, 0,
+                     "loglet: log %" PRIu64 ": cannot extend at base %" PRIu64
+                     ": expected base %" PRIu64 " (the sealed tail)",
+                     log, base, tail);
+    if (rc != SEGLOG_OK) {
+        pthread_mutex_unlock(&lg->mu);
+        store_cf_return(s->st, cf_no);
+        leave(s);
+        return rc;
+    }
+    chain_ctx c = {.s = s, .lg = lg, .done = COMPLETION_INIT};
+    lseg fresh = {.id = atomic_fetch_add(&s->next_seg_id, 1), .base = tail, .next = tail,
+                  .cf_no = cf_no, .state = STORE_SEG_OPEN};
+    if (seal_first) {
+        if (t->state != STORE_SEG_SEALED)
+            wal_kill_point(STORE_KILL_SEAL_BEFORE_WAL);
+        c.op = (store_op){.type = STORE_OP_SEAL_EXTEND,
+                          .log = log_meta(lg, lg->version + 1, lg->trim_point),
+                          .seg = to_store(lg, t),
+                          .seg2 = to_store(lg, &fresh)};
+        c.op.seg.state = STORE_SEG_SEALED;
+        c.op.seg.sealed_at = c.op.seg.next_lsn = tail;
+        c.op.seg.bytes = t->state == STORE_SEG_SEALED ? t->bytes : lg->seq_bytes;
+    } else {
+        c.op = (store_op){.type = STORE_OP_EXTEND,
+                          .log = log_meta(lg, lg->version + 1, lg->trim_point),
+                          .seg = to_store(lg, &fresh)};
+    }
+    rc = run_chain_op(s, lg, &c, true, err);
+    if (rc != SEGLOG_OK) {
+        leave(s);
+        return rc;
+    }
+    if (out) {
+        pthread_mutex_lock(&lg->mu);
+        *out = tail_of(lg);
+        pthread_mutex_unlock(&lg->mu);
+    }
+    leave(s);
+    return SEGLOG_OK;
+}
+
+int seglog_log_extend(seglog *s, seglog_log_id log, seglog_lsn base, seglog_tail *out,
+                      seglog_error *err)
+{
+    return extend_common(s, log, false, base, 0, out, err);
+}
+
+int seglog_log_seal_and_extend(seglog *s, seglog_log_id log, uint64_t expected_version,
+                               seglog_tail *out, seglog_error *err)
+{
+    return extend_common(s, log, true, 0, expected_version, out, err);
+}
+
+int seglog_log_trim(seglog *s, seglog_log_id log, seglog_lsn trim_point, seglog_lsn *trimmed_to,
+                    seglog_error *err)
+{
+    int rc = enter(s, err);
+    if (rc != SEGLOG_OK)
+        return rc;
+    log_t *lg = find_log(s, log);
+    if (!lg) {
+        rc = no_log(err, log);
+        leave(s);
+        return rc;
+    }
+    pthread_mutex_lock(&lg->mu);
+    rc = wait_reconfig(s, lg, err);
+    if (rc != SEGLOG_OK) {
+        pthread_mutex_unlock(&lg->mu);
+        leave(s);
+        return rc;
+    }
+    uint64_t tp = trim_point;
+    if (tp > lg->durable_tail - 1)
+        tp = lg->durable_tail - 1; /* clamped to the last written record */
+    if (tp <= lg->trim_point) {
+        if (trimmed_to)
+            *trimmed_to = lg->trim_point;
+        pthread_mutex_unlock(&lg->mu);
+        leave(s);
+        return SEGLOG_OK;
+    }
+    store_seg *drops = calloc(lg->n_segs, sizeof *drops);
+    if (!drops) {
+        pthread_mutex_unlock(&lg->mu);
+        leave(s);
+        return set_err(err, SEGLOG_ENOMEM, ENOMEM, "loglet: out of memory");
+    }
+    uint32_t n_drops = 0;
+    store_seg partial = {0};
+    for (size_t i = 0; i + 1 < lg->n_segs; i++) { /* never the tail segment */
+        lseg *g = &lg->segs[i];
+        if (g->state == STORE_SEG_TRIMMED)
+            continue;
+        uint64_t end = g->state == STORE_SEG_SEALED ? g->sealed_at : g->next;
+        if (end - 1 <= tp || end == g->base) {
+            store_seg d = to_store(lg, g);
+            d.state = STORE_SEG_TRIMMED;
+            drops[n_drops++] = d;
+        } else if (g->base <= tp) {
+            partial = to_store(lg, g);
+        }
+    }
+    lseg *t = tail_seg(lg);
+    if (t->base <= tp)
+        partial = to_store(lg, t);
+    if (n_drops > STORE_OPS_MAX_DROPPED)
+        n_drops = STORE_OPS_MAX_DROPPED; /* the rest go with the next trim */
+    chain_ctx c = {.s = s, .lg = lg, .drops = drops, .done = COMPLETION_INIT};
+    c.op = (store_op){.type = STORE_OP_TRIM,
+                      .log = log_meta(lg, lg->version + (n_drops > 0 ? 1 : 0), tp),
+                      .seg = partial,
+                      .n_dropped = n_drops,
+                      .dropped = drops};
+    rc = run_chain_op(s, lg, &c, false, err);
+    free(drops);
+    if (rc == SEGLOG_OK && trimmed_to)
+        *trimmed_to = tp;
+    leave(s);
+    return rc;
+}
+
+/* ---- describe and stats ------------------------------------------------------------------------ */
+
+int seglog_log_describe(seglog *s, seglog_log_id log, seglog_log_info **out, seglog_error *err)
+{
+    *out = NULL;
+    int rc = enter(s, err);
+    if (rc != SEGLOG_OK)
+        return rc;
+    log_t *lg = find_log(s, log);
+    if (!lg) {
+        rc = no_log(err, log);
+        leave(s);
+        return rc;
+    }
+    pthread_mutex_lock(&lg->mu);
+    seglog_log_info *info = calloc(1, sizeof *info);
+    seglog_segment_info *segs = calloc(lg->n_segs, sizeof *segs);
+    seglog_waiter_info *ws = calloc(lg->n_waiters + 1, sizeof *ws);
+    if (!info || !segs || !ws) {
+        pthread_mutex_unlock(&lg->mu);
+        free(info);
+        free(segs);
+        free(ws);
+        leave(s);
+        return set_err(err, SEGLOG_ENOMEM, ENOMEM, "loglet: out of memory");
+    }
+    info->id = lg->id;
+    info->version = lg->version;
+    info->trim_point = lg->trim_point;
+    info->tail = tail_of(lg);
+    info->n_segments = lg->n_segs;
+    info->segments = segs;
+    for (size_t i = 0; i < lg->n_segs; i++) {
+        const lseg *g = &lg->segs[i];
+        uint64_t end = g->state == STORE_SEG_SEALED ? g->sealed_at : g->next;
+        uint64_t first = g->base > lg->trim_point ? g->base : lg->trim_point + 1;
+        segs[i] = (seglog_segment_info){
+            .id = g->id,
+            .base = g->base,
+            .state = (seglog_segment_state)g->state,
+            .sealed_at = g->state == STORE_SEG_SEALED ? g->sealed_at : 0,
+            .records = g->state == STORE_SEG_TRIMMED || end <= first ? 0 : end - first,
+            .bytes = g->state == STORE_SEG_TRIMMED ? 0 : g->bytes};
+        store_cf_name(segs[i].cf, g->cf_no);
+    }
+    uint64_t now = mono_ms();
+    size_t k = 0;
+    for (const waiter *w = lg->waiters; w; w = w->next, k++)
+        ws[k] = (seglog_waiter_info){.what = "reconfiguration",
+                                     .segment_id = w->segment_id,
+                                     .sealed_at = w->sealed_at,
+                                     .since_us = w->since_us,
+                                     .waited_ms = now - w->since_mono_ms,
+                                     .timeout_ms = w->timeout_ms};
+    info->n_waiters = k;
+    info->waiters = ws;
+    pthread_mutex_unlock(&lg->mu);
+    *out = info;
+    leave(s);
+    return SEGLOG_OK;
+}
+
+void seglog_log_info_free(seglog_log_info *info)
+{
+    if (!info)
+        return;
+    free(info->segments);
+    free(info->waiters);
+    free(info);
+}
+
+static const char *state_name(seglog_segment_state st)
+{
+    return st == SEGLOG_SEGMENT_OPEN ? "open" : st == SEGLOG_SEGMENT_SEALED ? "sealed" : "trimmed";
+}
+
+/* A growing string for describe_format. */
+typedef struct sbuf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+} sbuf;
+
+static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void sb_printf(sbuf *b, const char *fmt, ...)
+{
+    if (b->oom)
+        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->oom = true;
+            return;
+        }
+        if (b->p && b->len + (size_t)n < b->cap) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = (b->cap ? b->cap * 2 : 1024) + (size_t)n;
+        char *bigger = realloc(b->p, cap);
+        if (!bigger) {
+            b->oom = true;
+            return;
+        }
+        b->p = bigger;
+        b->cap = cap;
+    }
+}
+
+int seglog_log_describe_format(seglog *s, seglog_log_id log, int json, char **out,
+                               seglog_error *err)
+{
+    *out = NULL;
+    seglog_log_info *info = NULL;
+    int rc = seglog_log_describe(s, log, &info, err);
+    if (rc != SEGLOG_OK)
+        return rc;
+    sbuf b = {0};
+    if (json) {
+        sb_printf(&b,
+                  "{\"log\":%" PRIu64 ",\"version\":%" PRIu64 ",\"trim_point\":%" PRIu64
+                  ",\"tail\":{\"lsn\":%" PRIu64 ",\"sealed\":%s,\"segment\":%" PRIu64
+                  "},\"segments\":[",
+                  info->id, info->version, info->trim_point, info->tail.lsn,
+                  info->tail.sealed ? "true" : "false", info->tail.segment_id);
+        for (size_t i = 0; i < info->n_segments; i++) {
+            const seglog_segment_info *g = &info->segments[i];
+            sb_printf(&b,
+                      "%s{\"id\":%" PRIu64 ",\"base\":%" PRIu64 ",\"state\":\"%s\",\"sealed_at\":%"
+                      PRIu64 ",\"cf\":\"%s\",\"records\":%" PRIu64 ",\"bytes\":%" PRIu64 "}",
+                      i ? "," : "", g->id, g->base, state_name(g->state), g->sealed_at, g->cf,
+                      g->records, g->bytes);
+        }
+        sb_printf(&b, "],\"waiters\":[");
+        for (size_t i = 0; i < info->n_waiters; i++) {
+            const seglog_waiter_info *w = &info->waiters[i];
+            sb_printf(&b,
+                      "%s{\"what\":\"%s\",\"segment\":%" PRIu64 ",\"sealed_at\":%" PRIu64
+                      ",\"since_us\":%" PRIu64 ",\"waited_ms\":%" PRIu64 ",\"timeout_ms\":%u}",
+                      i ? "," : "", w->what, w->segment_id, w->sealed_at, w->since_us,
+                      w->waited_ms, w->timeout_ms);
+        }
+        sb_printf(&b, "]}\n");
+    } else {
+        sb_printf(&b, "log %" PRIu64 ": chain version %" PRIu64 ", tail %s at %" PRIu64
+                      ", trim point %" PRIu64 "\n",
+                  info->id, info->version, info->tail.sealed ? "sealed" : "open", info->tail.lsn,
+                  info->trim_point);
+        for (size_t i = 0; i < info->n_segments; i++) {
+            const seglog_segment_info *g = &info->segments[i];
+            if (g->state == SEGLOG_SEGMENT_SEALED)
+                sb_printf(&b, "  segment %" PRIu64 "  base %" PRIu64 "  sealed at %" PRIu64
+                              "  %s  %" PRIu64 " records  %" PRIu64 " bytes\n",
+                          g->id, g->base, g->sealed_at, g->cf, g->records, g->bytes);
+            else
+                sb_printf(&b, "  segment %" PRIu64 "  base %" PRIu64 "  %s  %s  %" PRIu64
+                              " records  %" PRIu64 " bytes\n",
+                          g->id, g->base, state_name(g->state), g->cf, g->records, g->bytes);
+        }
+        if (info->tail.sealed)
+            sb_printf(&b, "  sealed at LSN %" PRIu64 ", no successor segment: appends will wait "
+                          "until the chain is extended\n",
+                      info->tail.lsn);
+        sb_printf(&b, "  %zu appender(s) waiting\n", info->n_waiters);
+        for (size_t i = 0; i < info->n_waiters; i++) {
+            const seglog_waiter_info *w = &info->waiters[i];
+            sb_printf(&b, "    waiting for %s: segment %" PRIu64 " sealed at %" PRIu64
+                          ", for %" PRIu64 " ms of %u\n",
+                      w->what, w->segment_id, w->sealed_at, w->waited_ms, w->timeout_ms);
+        }
+    }
+    seglog_log_info_free(info);
+    if (b.oom) {
+        free(b.p);
+        return set_err(err, SEGLOG_ENOMEM, ENOMEM, "loglet: out of memory");
+    }
+    *out = b.p;
+    return SEGLOG_OK;
+}
+
+int seglog_stats_get(seglog *s, seglog_stats *out, seglog_error *err)
+{
+    int rc = enter(s, err);
+    if (rc != SEGLOG_OK)
+        return rc;
+    memset(out, 0, sizeof *out);
+    pthread_rwlock_rdlock(&s->logs_lock);
+    out->logs = s->n_logs;
+    for (size_t i = 0; i < s->n_logs; i++) {
+        pthread_mutex_lock(&s->logs[i]->mu);
+        for (size_t j = 0; j < s->logs[i]->n_segs; j++)
+            if (s->logs[i]->segs[j].state != STORE_SEG_TRIMMED)
+                out->segments++;
+        pthread_mutex_unlock(&s->logs[i]->mu);
+    }
+    pthread_rwlock_unlock(&s->logs_lock);
+    store_stats ss;
+    store_stats_get(s->st, &ss);
+    out->column_families = ss.column_families;
+    out->cf_pool = ss.cf_pool;
+    out->memory_budget_bytes = ss.memory_budget_bytes;
+    out->memtable_bytes = ss.memtable_bytes;
+    out->appends = atomic_load(&s->appends);
+    out->wal_groups = ss.wal.groups;
+    out->wal_fsyncs = ss.wal.fsyncs_submitted;
+    out->wal_checkpoint_seq = ss.checkpoint_seq;
+    out->waiting_appenders = atomic_load(&s->waiting);
+    out->poisoned = ss.wal.poisoned;
+    leave(s);
+    return SEGLOG_OK;
+}

@@ -1,0 +1,1132 @@
+/*
+ * store.c — seglog's durable state machine: WAL first, then RocksDB, then the caller.
+ *
+ * WHAT IT OWNS
+ *   dir/wal (seglog's WAL, the source of truth) and dir/db (RocksDB): the column family "meta" for
+ *   logs, segments, the checkpoint and the format version, and one column family per segment,
+ *   named neutrally "cf-%08llu" so that it can be created long before a segment needs it.
+ *
+ * THE PATH OF AN OPERATION
+ *   store_submit encodes the op (header + payloads gathered, one copy) into the WAL without ever
+ *   waiting. When the WAL reports it durable (on the WAL thread, in WAL order), apply() writes it
+ *   to RocksDB as ONE write batch with RocksDB's own WAL disabled: records into the segment's CF,
+ *   the segment's and the log's metadata as absolute values, and the applied sequence. Then the
+ *   caller's callback runs. Seal+extend is thus one WAL record and one write batch (DESIGN.md,
+ *   invariant 2): after a crash it is replayed whole or not at all.
+ *
+ * RECOVERY
+ *   RocksDB holds only what was flushed. The checkpointer periodically flushes every column family
+ *   written since the last checkpoint, then writes the checkpoint S (the last applied sequence
+ *   before the flush) into meta and flushes meta, then lets the WAL drop files up to S. On open,
+ *   the WAL is replayed from S + 1: every op is applied again, and since every op writes absolute
+ *   values, applying one twice gives the same state. Side effects outside the batch are
+ *   idempotent too: a dropped column family stays dropped (replayed writes to it are skipped).
+ *
+ * THE COLUMN FAMILY POOL
+ *   Creating a CF costs tens to hundreds of milliseconds and grows with the number of CFs
+ *   (DESIGN.md), so a pool thread keeps cf_pool_target CFs created ahead; seal+extend takes one.
+ *   On open every CF that no live segment references is adopted into the pool if it is empty
+ *   (created but never used: an orphan of an op that never became durable) and dropped if not
+ *   (a trimmed segment's CF whose drop was interrupted). Drops happen on the pool thread.
+ *
+ * LOCKS
+ *   cf_lock (rwlock) guards the CF table. pool_mu guards the pool, the drop queue and the
+ *   counters of both. Neither is held across a RocksDB call that can block, except cf_lock held
+ *   for reading across a Get (which does not block on other writers).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <rocksdb/c.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "seglog_internal.h"
+#include "store.h"
+#include "wal_internal.h"
+
+#define STORE_PATH_MAX 4096u
+#define STORE_META_CF "meta"
+#define STORE_LOCK_FILE "LOCK.seglog"
+#define STORE_CF_PREFIX "cf-"
+#define STORE_CF_MAX 65536u           /* column families in one store */
+#define STORE_RECS_PER_OP_MAX 65536u  /* records in one append op */
+#define STORE_POOL_TARGET_MAX 256u
+#define STORE_WRITE_BUFFER_MAX_BYTES (64u << 20)
+#define STORE_WAL_ENQUEUE_TIMEOUT_MS 10000u
+
+#define KEY_FORMAT "F"
+#define KEY_CHECKPOINT "K"
+#define KEY_APPLIED "A"
+
+typedef struct cf_entry {
+    uint64_t cf_no;
+    rocksdb_column_family_handle_t *h;
+    bool dirty;   /* written since the last checkpoint */
+    bool pooled;  /* in the pool, not yet assigned */
+} cf_entry;
+
+struct store {
+    char dir[STORE_PATH_MAX];
+    store_options opt;
+    int lock_fd;                  /* flock on dir/LOCK.seglog, held until close */
+    rocksdb_t *db;
+    rocksdb_options_t *dbopt;
+    rocksdb_writeoptions_t *wopt;
+    rocksdb_readoptions_t *ropt;
+    rocksdb_flushoptions_t *fopt;
+    rocksdb_column_family_handle_t *meta;
+    rocksdb_column_family_handle_t *deflt;
+    wal *wal;
+
+    /* CF table, sorted by cf_no. */
+    pthread_rwlock_t cf_lock;
+    cf_entry *cfs;
+    uint32_t n_cfs;
+    rocksdb_column_family_handle_t **graveyard; /* dropped handles, destroyed at close */
+    uint32_t n_graveyard;
+
+    /* Pool and drops. */
+    pthread_mutex_t pool_mu;
+    pthread_cond_t pool_cv;       /* pool thread: work; takers: a CF arrived */
+    uint64_t next_cf_no;
+    uint64_t *drops;              /* cf_nos to drop */
+    uint32_t n_drops;
+    uint32_t n_pooled;
+    bool stop;
+    int pool_error;
+    char pool_msg[SEGLOG_ERROR_MESSAGE_MAX];
+    pthread_t pool_thread;
+
+    /* Checkpointer. */
+    pthread_mutex_t ckpt_mu;
+    pthread_cond_t ckpt_cv;
+    bool ckpt_stop;
+    pthread_t ckpt_thread;
+    atomic_uint_fast64_t applied_seq;
+    atomic_uint_fast64_t checkpoint_seq;
+
+    /* Apply (WAL thread only, and replay before it starts). */
+    rocksdb_writebatch_t *batch;
+    seglog_buf *recs_scratch;
+    store_seg *dropped_scratch;
+    bool replaying;
+};
+
+typedef struct pending {
+    store *st;
+    store_done_fn done;
+    void *ctx;
+    uint8_t type; /* the WAL record type, which the WAL does not hand back */
+} pending;
+
+/* ---- errors ---------------------------------------------------------------------------------- */
+
+static int set_err(seglog_error *err, int code, int os_errno, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int set_err(seglog_error *err, int code, int os_errno, const char *fmt, ...)
+{
+    if (err) {
+        err->code = code;
+        err->os_errno = os_errno;
+        err->module = "storage";
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->message, sizeof err->message, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+/* The one place RocksDB's error text is classified, copied and freed. */
+static int rocks_err(char *errptr, seglog_error *err, const char *what)
+{
+    if (!errptr)
+        return SEGLOG_OK;
+    int code = SEGLOG_EIO;
+    if (strstr(errptr, "Corruption"))
+        code = SEGLOG_ECORRUPT;
+    else if (strstr(errptr, "lock") && strstr(errptr, "LOCK"))
+        code = SEGLOG_EBUSY;
+    set_err(err, code, 0, "storage: %s: %s", what, errptr);
+    rocksdb_free(errptr);
+    return code;
+}
+
+void store_cf_name(char dst[32], uint64_t cf_no)
+{
+    snprintf(dst, 32, STORE_CF_PREFIX "%08" PRIu64, cf_no);
+}
+
+static bool cf_name_parse(const char *name, uint64_t *cf_no)
+{
+    if (strncmp(name, STORE_CF_PREFIX, 3) != 0 || name[3] == '\0')
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(name + 3, &end, 10);
+    if (*end != '\0' || errno != 0 || v == 0)
+        return false;
+    *cf_no = v;
+    return true;
+}
+
+/* ---- keys ------------------------------------------------------------------------------------ */
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static void key_log(uint8_t k[9], uint64_t log_id)
+{
+    k[0] = 'L';
+    put_be64(k + 1, log_id);
+}
+
+static void key_seg(uint8_t k[17], uint64_t log_id, uint64_t seg_id)
+{
+    k[0] = 'S';
+    put_be64(k + 1, log_id);
+    put_be64(k + 9, seg_id);
+}
+
+/* ---- the CF table ------------------------------------------------------------------------------ */
+
+/* Index of cf_no, or -(insertion point) - 1. Called with cf_lock held. */
+static long cf_find(const store *st, uint64_t cf_no)
+{
+    long lo = 0, hi = (long)st->n_cfs - 1;
+    while (lo <= hi) {
+        long mid = (lo + hi) / 2;
+        if (st->cfs[mid].cf_no == cf_no)
+            return mid;
+        if (st->cfs[mid].cf_no < cf_no)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
+    return -lo - 1;
+}
+
+static int cf_insert_locked(store *st, uint64_t cf_no, rocksdb_column_family_handle_t *h,
+                            bool pooled)
+{
+    if (st->n_cfs >= STORE_CF_MAX)
+        return -1;
+    long i = cf_find(st, cf_no);
+    if (i >= 0)
+        return -1;
+    long at = -i - 1;
+    memmove(st->cfs + at + 1, st->cfs + at, (size_t)((long)st->n_cfs - at) * sizeof *st->cfs);
+    st->cfs[at] = (cf_entry){.cf_no = cf_no, .h = h, .pooled = pooled};
+    st->n_cfs++;
+    return 0;
+}
+
+/* ---- apply ------------------------------------------------------------------------------------- */
+
+static void batch_put_seg(store *st, const store_seg *seg)
+{
+    uint8_t k[17], v[STORE_SEG_VALUE_BYTES];
+    key_seg(k, seg->log_id, seg->seg_id);
+    store_seg_encode(seg, v);
+    rocksdb_writebatch_put_cf(st->batch, st->meta, (const char *)k, sizeof k, (const char *)v,
+                              sizeof v);
+}
+
+static void batch_put_log(store *st, const store_log *log)
+{
+    uint8_t k[9], v[STORE_LOG_VALUE_BYTES];
+    key_log(k, log->log_id);
+    store_log_encode(log, v);
+    rocksdb_writebatch_put_cf(st->batch, st->meta, (const char *)k, sizeof k, (const char *)v,
+                              sizeof v);
+}
+
+/* Looks up a CF for writing and marks it dirty; NULL if it does not exist (dropped). */
+static rocksdb_column_family_handle_t *cf_for_write(store *st, uint64_t cf_no)
+{
+    rocksdb_column_family_handle_t *h = NULL;
+    pthread_rwlock_wrlock(&st->cf_lock);
+    long i = cf_find(st, cf_no);
+    if (i >= 0) {
+        st->cfs[i].dirty = true;
+        st->cfs[i].pooled = false;
+        h = st->cfs[i].h;
+    }
+    pthread_rwlock_unlock(&st->cf_lock);
+    return h;
+}
+
+static void queue_drop(store *st, uint64_t cf_no)
+{
+    pthread_mutex_lock(&st->pool_mu);
+    if (st->n_drops < STORE_CF_MAX)
+        st->drops[st->n_drops++] = cf_no;
+    pthread_cond_broadcast(&st->pool_cv);
+    pthread_mutex_unlock(&st->pool_mu);
+}
+
+/* Applies one durable op as one write batch. */
+static int apply(store *st, uint64_t seq, const store_op *op, seglog_error *err)
+{
+    rocksdb_writebatch_clear(st->batch);
+    switch (op->type) {
+    case STORE_OP_CREATE_LOG:
+        batch_put_log(st, &op->log);
+        batch_put_seg(st, &op->seg);
+        cf_for_write(st, op->seg.cf_no);
+        break;
+    case STORE_OP_APPEND: {
+        rocksdb_column_family_handle_t *h = cf_for_write(st, op->seg.cf_no);
+        if (h) {
+            uint8_t k[8];
+            for (uint32_t i = 0; i < op->n; i++) {
+                put_be64(k, op->first_lsn + i);
+                size_t vlen = 8 + op->recs[i].len;
+                uint8_t small[512];
+                uint8_t *v = vlen <= sizeof small ? small : malloc(vlen);
+                if (!v)
+                    return set_err(err, SEGLOG_ENOMEM, ENOMEM, "storage: out of memory");
+                wal_put64(v, op->time_us);
+                if (op->recs[i].len)
+                    memcpy(v + 8, op->recs[i].data, op->recs[i].len);
+                rocksdb_writebatch_put_cf(st->batch, h, (const char *)k, sizeof k,
+                                          (const char *)v, vlen);
+                if (v != small)
+                    free(v);
+            }
+        }
+        batch_put_seg(st, &op->seg);
+        break;
+    }
+    case STORE_OP_SEAL:
+    case STORE_OP_EXTEND:
+        batch_put_log(st, &op->log);
+        batch_put_seg(st, &op->seg);
+        if (op->type == STORE_OP_EXTEND)
+            cf_for_write(st, op->seg.cf_no);
+        break;
+    case STORE_OP_SEAL_EXTEND:
+        batch_put_log(st, &op->log);
+        batch_put_seg(st, &op->seg);
+        batch_put_seg(st, &op->seg2);
+        cf_for_write(st, op->seg2.cf_no);
+        break;
+    case STORE_OP_TRIM:
+        batch_put_log(st, &op->log);
+        for (uint32_t i = 0; i < op->n_dropped; i++)
+            batch_put_seg(st, &op->dropped[i]);
+        if (op->seg.seg_id != 0) {
+            rocksdb_column_family_handle_t *h = cf_for_write(st, op->seg.cf_no);
+            if (h) {
+                uint8_t from[8], to[8];
+                put_be64(from, op->seg.base);
+                put_be64(to, op->log.trim_point + 1);
+                rocksdb_writebatch_delete_range_cf(st->batch, h, (const char *)from, 8,
+                                                   (const char *)to, 8);
+            }
+        }
+        break;
+    default:
+        return set_err(err, SEGLOG_ECORRUPT, 0, "storage: unknown op type %u at WAL seq %" PRIu64,
+                       op->type, seq);
+    }
+    uint8_t a[8];
+    wal_put64(a, seq);
+    rocksdb_writebatch_put_cf(st->batch, st->meta, KEY_APPLIED, 1, (const char *)a, 8);
+    char *e = NULL;
+    rocksdb_write(st->db, st->wopt, st->batch, &e);
+    if (e)
+        return rocks_err(e, err, "write batch");
+    atomic_store(&st->applied_seq, seq);
+    if (op->type == STORE_OP_TRIM)
+        for (uint32_t i = 0; i < op->n_dropped; i++)
+            queue_drop(st, op->dropped[i].cf_no);
+    if (!st->replaying)
+        wal_kill_point(STORE_KILL_AFTER_BATCH);
+    return SEGLOG_OK;
+}
+
+static int decode_and_apply(store *st, uint64_t seq, uint8_t type, const void *payload,
+                            uint32_t len, seglog_error *err)
+{
+    store_op op;
+    int rc = store_op_decode(payload, len, type, &op, st->recs_scratch, STORE_RECS_PER_OP_MAX,
+                             st->dropped_scratch, STORE_OPS_MAX_DROPPED, err);
+    if (rc == SEGLOG_OK && op.type == STORE_OP_SEAL_EXTEND && !st->replaying)
+        wal_kill_point(STORE_KILL_SEAL_DURABLE);
+    return rc == SEGLOG_OK ? apply(st, seq, &op, err) : rc;
+}
+
+static int replay_one(void *ctx, uint64_t seq, uint8_t type, const void *payload, uint32_t len)
+{
+    store *st = ctx;
+    seglog_error err = {0};
+    int rc = decode_and_apply(st, seq, type, payload, len, &err);
+    if (rc != SEGLOG_OK)
+        fprintf(stderr, "seglog: replay of WAL seq %" PRIu64 " failed: %s\n", seq, err.message);
+    return rc;
+}
+
+/* The WAL's completion: apply, then tell the caller. A failed apply poisons nothing in the WAL
+ * (the record is durable) but the caller gets the error and the store refuses further writes. */
+static void op_done(void *ctx, uint64_t seq, int status, const void *payload, uint32_t len)
+{
+    pending *p = ctx;
+    store *st = p->st;
+    if (status == SEGLOG_OK) {
+        seglog_error err = {0};
+        status = decode_and_apply(st, seq, p->type, payload, len, &err);
+        if (status != SEGLOG_OK)
+            fprintf(stderr, "seglog: applying WAL seq %" PRIu64 " failed: %s\n", seq, err.message);
+    }
+    p->done(p->ctx, status, seq);
+    free(p);
+}
+
+int store_submit(store *st, const store_op *op, store_done_fn done, void *ctx, seglog_error *err)
+{
+    if (op->n > STORE_RECS_PER_OP_MAX || op->n_dropped > STORE_OPS_MAX_DROPPED)
+        return set_err(err, SEGLOG_EINVAL, 0, "storage: %u records / %u segments in one op "
+                       "(limits %u / %u)", op->n, op->n_dropped, STORE_RECS_PER_OP_MAX,
+                       STORE_OPS_MAX_DROPPED);
+    uint32_t head_len = store_op_head_size(op);
+    uint8_t small_head[1024];
+    uint8_t *head = head_len <= sizeof small_head ? small_head : malloc(head_len);
+    struct iovec small_iov[17];
+    struct iovec *iov = op->n + 1 <= 17 ? small_iov : malloc((op->n + 1) * sizeof *iov);
+    pending *p = malloc(sizeof *p);
+    int rc = SEGLOG_OK;
+    if (!head || !iov || !p) {
+        rc = set_err(err, SEGLOG_ENOMEM, ENOMEM, "storage: out of memory");
+        goto out;
+    }
+    store_op_encode_head(op, head);
+    iov[0] = (struct iovec){.iov_base = head, .iov_len = head_len};
+    for (uint32_t i = 0; i < op->n; i++)
+        iov[i + 1] = (struct iovec){.iov_base = (void *)(uintptr_t)op->recs[i].data,
+                                    .iov_len = op->recs[i].len};
+    *p = (pending){.st = st, .done = done, .ctx = ctx, .type = op->type};
+    rc = wal_try_appendv(st->wal, op->type, iov, (int)op->n + 1, op_done, p, NULL, err);
+    if (rc == SEGLOG_OK)
+        p = NULL;
+out:
+    free(p);
+    if (head != small_head)
+        free(head);
+    if (iov != small_iov)
+        free(iov);
+    return rc;
+}
+
+int store_wait_space(store *st, uint32_t bytes, uint32_t timeout_ms, seglog_error *err)
+{
+    return wal_wait_space(st->wal, bytes, timeout_ms, err);
+}
+
+/* ---- the pool thread ------------------------------------------------------------------------- */
+
+static void *pool_main(void *arg)
+{
+    store *st = arg;
+    pthread_mutex_lock(&st->pool_mu);
+    while (!st->stop) {
+        if (st->n_drops > 0) {
+            uint64_t cf_no = st->drops[--st->n_drops];
+            pthread_mutex_unlock(&st->pool_mu);
+            pthread_rwlock_wrlock(&st->cf_lock);
+            long i = cf_find(st, cf_no);
+            rocksdb_column_family_handle_t *h = NULL;
+            if (i >= 0) {
+                h = st->cfs[i].h;
+                memmove(st->cfs + i, st->cfs + i + 1,
+                        (size_t)((long)st->n_cfs - i - 1) * sizeof *st->cfs);
+                st->n_cfs--;
+                if (st->n_graveyard < STORE_CF_MAX)
+                    st->graveyard[st->n_graveyard++] = h;
+            }
+            pthread_rwlock_unlock(&st->cf_lock);
+            if (h) {
+                char *e = NULL;
+                rocksdb_drop_column_family(st->db, h, &e);
+                if (e) {
+                    seglog_error err;
+                    rocks_err(e, &err, "drop column family");
+                    fprintf(stderr, "seglog: %s\n", err.message);
+                }
+            }
+            pthread_mutex_lock(&st->pool_mu);
+            continue;
+        }
+        if (st->n_pooled < st->opt.pub.cf_pool_target && st->pool_error == 0) {
+            uint64_t cf_no = st->next_cf_no++;
+            pthread_mutex_unlock(&st->pool_mu);
+            char name[32];
+            store_cf_name(name, cf_no);
+            char *e = NULL;
+            rocksdb_column_family_handle_t *h =
+                rocksdb_create_column_family(st->db, st->dbopt, name, &e);
+            seglog_error err = {0};
+            int rc = rocks_err(e, &err, "create column family");
+            if (rc == SEGLOG_OK) {
+                wal_kill_point(STORE_KILL_AFTER_CF_CREATE);
+                pthread_rwlock_wrlock(&st->cf_lock);
+                if (cf_insert_locked(st, cf_no, h, true) != 0) {
+                    rc = set_err(&err, SEGLOG_EINVAL, 0, "storage: more than %u column families",
+                                 STORE_CF_MAX);
+                    rocksdb_column_family_handle_destroy(h);
+                }
+                pthread_rwlock_unlock(&st->cf_lock);
+            }
+            pthread_mutex_lock(&st->pool_mu);
+            if (rc == SEGLOG_OK) {
+                st->n_pooled++;
+            } else {
+                st->pool_error = rc;
+                snprintf(st->pool_msg, sizeof st->pool_msg, "%s", err.message);
+            }
+            pthread_cond_broadcast(&st->pool_cv);
+            continue;
+        }
+        pthread_cond_wait(&st->pool_cv, &st->pool_mu);
+    }
+    pthread_mutex_unlock(&st->pool_mu);
+    return NULL;
+}
+
+int store_cf_take(store *st, uint64_t *cf_no, uint32_t timeout_ms, seglog_error *err)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&st->pool_mu);
+    int rc = SEGLOG_OK;
+    for (;;) {
+        if (st->n_pooled > 0)
+            break;
+        if (st->pool_error != 0) {
+            rc = set_err(err, st->pool_error, 0, "%s", st->pool_msg);
+            break;
+        }
+        pthread_cond_broadcast(&st->pool_cv);
+        if (pthread_cond_timedwait(&st->pool_cv, &st->pool_mu, &deadline) == ETIMEDOUT &&
+            st->n_pooled == 0) {
+            rc = set_err(err, SEGLOG_ETIMEDOUT, 0,
+                         "storage: no pre-created column family within %u ms (pool target %u)",
+                         timeout_ms, st->opt.pub.cf_pool_target);
+            break;
+        }
+    }
+    if (rc == SEGLOG_OK) {
+        pthread_rwlock_wrlock(&st->cf_lock);
+        for (uint32_t i = 0; i < st->n_cfs; i++) {
+            if (st->cfs[i].pooled) {
+                st->cfs[i].pooled = false;
+                *cf_no = st->cfs[i].cf_no;
+                break;
+            }
+        }
+        pthread_rwlock_unlock(&st->cf_lock);
+        st->n_pooled--;
+        pthread_cond_broadcast(&st->pool_cv); /* refill */
+    }
+    pthread_mutex_unlock(&st->pool_mu);
+    return rc;
+}
+
+void store_cf_return(store *st, uint64_t cf_no)
+{
+    pthread_mutex_lock(&st->pool_mu);
+    pthread_rwlock_wrlock(&st->cf_lock);
+    long i = cf_find(st, cf_no);
+    if (i >= 0 && !st->cfs[i].pooled && !st->cfs[i].dirty) {
+        st->cfs[i].pooled = true;
+        st->n_pooled++;
+    }
+    pthread_rwlock_unlock(&st->cf_lock);
+    pthread_cond_broadcast(&st->pool_cv);
+    pthread_mutex_unlock(&st->pool_mu);
+}
+
+/* ---- checkpoints ----------------------------------------------------------------------------- */
+
+/* Flushes every CF written since the last checkpoint, then persists and announces checkpoint S. */
+static int checkpoint_now(store *st, seglog_error *err)
+{
+    uint64_t s = atomic_load(&st->applied_seq);
+    if (s <= atomic_load(&st->checkpoint_seq))
+        return SEGLOG_OK;
+    pthread_rwlock_wrlock(&st->cf_lock);
+    uint32_t n = 0;
+    rocksdb_column_family_handle_t **dirty = malloc((st->n_cfs + 1) * sizeof *dirty);
+    if (!dirty) {
+        pthread_rwlock_unlock(&st->cf_lock);
+        return set_err(err, SEGLOG_ENOMEM, ENOMEM, "storage: out of memory");
+    }
+    for (uint32_t i = 0; i < st->n_cfs; i++) {
+        if (st->cfs[i].dirty) {
+            st->cfs[i].dirty = false;
+            dirty[n++] = st->cfs[i].h;
+        }
+    }
+    pthread_rwlock_unlock(&st->cf_lock);
+    /* A handle dropped meanwhile stays valid (kept in the graveyard until close). */
+    int rc = SEGLOG_OK;
+    for (uint32_t i = 0; i < n && rc == SEGLOG_OK; i++) {
+        char *e = NULL;
+        rocksdb_flush_cf(st->db, st->fopt, dirty[i], &e);
+        if (e && strstr(e, "dropped")) {
+            rocksdb_free(e);
+            e = NULL;
+        }
+        rc = rocks_err(e, err, "flush");
+    }
+    free(dirty);
+    if (rc != SEGLOG_OK)
+        return rc;
+    wal_kill_point(STORE_KILL_BEFORE_CHECKPOINT);
+    uint8_t v[8];
+    wal_put64(v, s);
+    char *e = NULL;
+    rocksdb_put_cf(st->db, st->wopt, st->meta, KEY_CHECKPOINT, 1, (const char *)v, 8, &e);
+    if (!e)
+        rocksdb_flush_cf(st->db, st->fopt, st->meta, &e);
+    rc = rocks_err(e, err, "checkpoint");
+    if (rc != SEGLOG_OK)
+        return rc;
+    atomic_store(&st->checkpoint_seq, s);
+    if (st->wal)
+        wal_checkpoint(st->wal, s);
+    return SEGLOG_OK;
+}
+
+static void *ckpt_main(void *arg)
+{
+    store *st = arg;
+    pthread_mutex_lock(&st->ckpt_mu);
+    while (!st->ckpt_stop) {
+        struct timespec deadline;
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        uint32_t ms = st->opt.pub.checkpoint_interval_ms;
+        deadline.tv_sec += ms / 1000;
+        deadline.tv_nsec += (long)(ms % 1000) * 1000000L;
+        if (deadline.tv_nsec >= 1000000000L) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&st->ckpt_cv, &st->ckpt_mu, &deadline);
+        if (st->ckpt_stop)
+            break;
+        pthread_mutex_unlock(&st->ckpt_mu);
+        seglog_error err = {0};
+        if (checkpoint_now(st, &err) != SEGLOG_OK)
+            fprintf(stderr, "seglog: checkpoint failed: %s\n", err.message);
+        pthread_mutex_lock(&st->ckpt_mu);
+    }
+    pthread_mutex_unlock(&st->ckpt_mu);
+    return NULL;
+}
+
+/* ---- open ------------------------------------------------------------------------------------ */
+
+static int mkdir_p(const char *path, seglog_error *err)
+{
+    if (mkdir(path, 0755) == 0 || errno == EEXIST)
+        return SEGLOG_OK;
+    return set_err(err, SEGLOG_EIO, errno, "storage: cannot create directory %s: %s", path,
+                   strerror(errno));
+}
+
+static int open_rocks(store *st, const char *path, seglog_error *err)
+{
+    uint64_t budget = st->opt.pub.memory_budget_bytes;
+    uint64_t wbs = budget / 8;
+    if (wbs > STORE_WRITE_BUFFER_MAX_BYTES)
+        wbs = STORE_WRITE_BUFFER_MAX_BYTES;
+    if (wbs < (1u << 20))
+        wbs = 1u << 20;
+    st->dbopt = rocksdb_options_create();
+    rocksdb_options_set_create_if_missing(st->dbopt, 1);
+    rocksdb_options_set_create_missing_column_families(st->dbopt, 1);
+    rocksdb_options_set_db_write_buffer_size(st->dbopt, (size_t)budget);
+    rocksdb_options_set_write_buffer_size(st->dbopt, (size_t)wbs);
+    rocksdb_options_set_arena_block_size(st->dbopt, 256u << 10);
+    rocksdb_options_set_max_write_buffer_number(st->dbopt, 2);
+    rocksdb_options_set_compression(st->dbopt, rocksdb_no_compression);
+    rocksdb_options_set_max_background_jobs(st->dbopt, 2);
+    rocksdb_options_set_keep_log_file_num(st->dbopt, 3);
+    rocksdb_options_set_max_open_files(st->dbopt, 512);
+    st->wopt = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_disable_WAL(st->wopt, 1);
+    st->ropt = rocksdb_readoptions_create();
+    st->fopt = rocksdb_flushoptions_create();
+    rocksdb_flushoptions_set_wait(st->fopt, 1);
+
+    size_t ncf = 0;
+    char *e = NULL;
+    char **names = rocksdb_list_column_families(st->dbopt, path, &ncf, &e);
+    if (e) { /* a new store */
+        rocksdb_free(e);
+        e = NULL;
+        if (names)
+            rocksdb_list_column_families_destroy(names, 0);
+        names = NULL;
+        ncf = 0;
+    }
+    size_t total = ncf;
+    bool have_meta = false;
+    for (size_t i = 0; i < ncf; i++)
+        if (strcmp(names[i], STORE_META_CF) == 0)
+            have_meta = true;
+    const char **cfnames = calloc(ncf + 2, sizeof *cfnames);
+    const rocksdb_options_t **cfopts = calloc(ncf + 2, sizeof *cfopts);
+    rocksdb_column_family_handle_t **handles = calloc(ncf + 2, sizeof *handles);
+    int rc = SEGLOG_OK;
+    if (!cfnames || !cfopts || !handles) {
+        rc = set_err(err, SEGLOG_ENOMEM, ENOMEM, "storage: out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < ncf; i++)
+        cfnames[i] = names[i];
+    if (ncf == 0)
+        cfnames[total++] = "default";
+    if (!have_meta)
+        cfnames[total++] = STORE_META_CF;
+    for (size_t i = 0; i < total; i++)
+        cfopts[i] = st->dbopt;
+    st->db = rocksdb_open_column_families(st->dbopt, path, (int)total, cfnames, cfopts, handles,
+                                          &e);
+    rc = rocks_err(e, err, "open RocksDB");
+    if (rc != SEGLOG_OK)
+        goto out;
+    for (size_t i = 0; i < total; i++) {
+        uint64_t cf_no;
+        if (strcmp(cfnames[i], "default") == 0)
+            st->deflt = handles[i];
+        else if (strcmp(cfnames[i], STORE_META_CF) == 0)
+            st->meta = handles[i];
+        else if (cf_name_parse(cfnames[i], &cf_no) && cf_insert_locked(st, cf_no, handles[i],
+                                                                          false) == 0) {
+            if (cf_no >= st->next_cf_no)
+                st->next_cf_no = cf_no + 1;
+        } else {
+            rc = set_err(err, SEGLOG_ECORRUPT, 0,
+                         "storage: unexpected column family \"%s\" in %s", cfnames[i], path);
+            rocksdb_column_family_handle_destroy(handles[i]);
+        }
+    }
+out:
+    if (names)
+        rocksdb_list_column_families_destroy(names, ncf);
+    free(cfnames);
+    free(cfopts);
+    free(handles);
+    return rc;
+}
+
+static int check_format(store *st, seglog_error *err)
+{
+    char *e = NULL;
+    size_t vlen = 0;
+    char *v = rocksdb_get_cf(st->db, st->ropt, st->meta, KEY_FORMAT, 1, &vlen, &e);
+    int rc = rocks_err(e, err, "read format version");
+    if (rc != SEGLOG_OK)
+        return rc;
+    if (!v) {
+        uint8_t f[4];
+        wal_put32(f, STORE_FORMAT_VERSION);
+        rocksdb_put_cf(st->db, st->wopt, st->meta, KEY_FORMAT, 1, (const char *)f, 4, &e);
+        if (!e)
+            rocksdb_flush_cf(st->db, st->fopt, st->meta, &e);
+        return rocks_err(e, err, "write format version");
+    }
+    uint32_t fv = vlen >= 4 ? wal_get32((const uint8_t *)v) : 0;
+    rocksdb_free(v);
+    if (fv != STORE_FORMAT_VERSION)
+        return set_err(err, SEGLOG_EVERSION, 0,
+                       "storage: %s was written with store format version %u; this build reads "
+                       "version %u",
+                       st->dir, fv, STORE_FORMAT_VERSION);
+    return SEGLOG_OK;
+}
+
+static uint64_t read_u64(store *st, const char *key)
+{
+    char *e = NULL;
+    size_t vlen = 0;
+    char *v = rocksdb_get_cf(st->db, st->ropt, st->meta, key, strlen(key), &vlen, &e);
+    uint64_t r = 0;
+    if (e)
+        rocksdb_free(e);
+    if (v && vlen >= 8)
+        r = wal_get64((const uint8_t *)v);
+    if (v)
+        rocksdb_free(v);
+    return r;
+}
+
+/* After replay: CFs no live segment uses go to the pool if empty, else are dropped. */
+static int sort_out_cfs(store *st, seglog_error *err)
+{
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(st->db, st->ropt, st->meta);
+    uint8_t prefix = 'S';
+    for (rocksdb_iter_seek(it, (const char *)&prefix, 1); rocksdb_iter_valid(it);
+         rocksdb_iter_next(it)) {
+        size_t klen, vlen;
+        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &klen);
+        const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vlen);
+        if (klen != 17 || k[0] != 'S')
+            break;
+        store_seg seg;
+        if (store_seg_decode(v, vlen, get_be64(k + 1), get_be64(k + 9), &seg) != SEGLOG_OK)
+            continue;
+        if (seg.state == STORE_SEG_TRIMMED)
+            continue;
+        long i = cf_find(st, seg.cf_no);
+        if (i >= 0)
+            st->cfs[i].dirty = true; /* "referenced" for the pass below */
+    }
+    char *e = NULL;
+    rocksdb_iter_get_error(it, &e);
+    rocksdb_iter_destroy(it);
+    int rc = rocks_err(e, err, "scan segments");
+    if (rc != SEGLOG_OK)
+        return rc;
+    for (uint32_t i = 0; i < st->n_cfs; i++) {
+        if (st->cfs[i].dirty) {
+            st->cfs[i].dirty = false;
+            continue;
+        }
+        rocksdb_iterator_t *ci = rocksdb_create_iterator_cf(st->db, st->ropt, st->cfs[i].h);
+        rocksdb_iter_seek_to_first(ci);
+        bool empty = !rocksdb_iter_valid(ci);
+        rocksdb_iter_destroy(ci);
+        if (empty) {
+            st->cfs[i].pooled = true;
+            st->n_pooled++;
+        } else {
+            st->drops[st->n_drops++] = st->cfs[i].cf_no;
+        }
+    }
+    return SEGLOG_OK;
+}
+
+static void store_free(store *st)
+{
+    if (!st)
+        return;
+    if (st->db) {
+        for (uint32_t i = 0; i < st->n_cfs; i++)
+            rocksdb_column_family_handle_destroy(st->cfs[i].h);
+        for (uint32_t i = 0; i < st->n_graveyard; i++)
+            rocksdb_column_family_handle_destroy(st->graveyard[i]);
+        if (st->meta)
+            rocksdb_column_family_handle_destroy(st->meta);
+        if (st->deflt)
+            rocksdb_column_family_handle_destroy(st->deflt);
+        rocksdb_close(st->db);
+    }
+    if (st->dbopt)
+        rocksdb_options_destroy(st->dbopt);
+    if (st->wopt)
+        rocksdb_writeoptions_destroy(st->wopt);
+    if (st->ropt)
+        rocksdb_readoptions_destroy(st->ropt);
+    if (st->fopt)
+        rocksdb_flushoptions_destroy(st->fopt);
+    if (st->batch)
+        rocksdb_writebatch_destroy(st->batch);
+    if (st->lock_fd >= 0)
+        close(st->lock_fd);
+    free(st->cfs);
+    free(st->graveyard);
+    free(st->drops);
+    free(st->recs_scratch);
+    free(st->dropped_scratch);
+    pthread_rwlock_destroy(&st->cf_lock);
+    pthread_mutex_destroy(&st->pool_mu);
+    pthread_cond_destroy(&st->pool_cv);
+    pthread_mutex_destroy(&st->ckpt_mu);
+    pthread_cond_destroy(&st->ckpt_cv);
+    free(st);
+}
+
+int store_open(store **out, const char *dir, const store_options *opts, seglog_error *err)
+{
+    *out = NULL;
+    if (strlen(dir) + 8 >= STORE_PATH_MAX)
+        return set_err(err, SEGLOG_EINVAL, 0, "storage: directory path too long");
+    if (opts->pub.cf_pool_target > STORE_POOL_TARGET_MAX)
+        return set_err(err, SEGLOG_EINVAL, 0, "storage: cf_pool_target %u over %u",
+                       opts->pub.cf_pool_target, STORE_POOL_TARGET_MAX);
+    store *st = calloc(1, sizeof *st);
+    if (!st)
+        return set_err(err, SEGLOG_ENOMEM, ENOMEM, "storage: out of memory");
+    snprintf(st->dir, sizeof st->dir, "%s", dir);
+    st->opt = *opts;
+    pthread_rwlock_init(&st->cf_lock, NULL);
+    pthread_mutex_init(&st->pool_mu, NULL);
+    pthread_cond_init(&st->pool_cv, NULL);
+    pthread_mutex_init(&st->ckpt_mu, NULL);
+    pthread_cond_init(&st->ckpt_cv, NULL);
+    st->next_cf_no = 1;
+    st->lock_fd = -1;
+    st->cfs = calloc(STORE_CF_MAX, sizeof *st->cfs);
+    st->graveyard = calloc(STORE_CF_MAX, sizeof *st->graveyard);
+    st->drops = calloc(STORE_CF_MAX, sizeof *st->drops);
+    st->recs_scratch = calloc(STORE_RECS_PER_OP_MAX, sizeof *st->recs_scratch);
+    st->dropped_scratch = calloc(STORE_OPS_MAX_DROPPED, sizeof *st->dropped_scratch);
+    st->batch = rocksdb_writebatch_create();
+    int rc = SEGLOG_OK;
+    if (!st->cfs || !st->graveyard || !st->drops || !st->recs_scratch || !st->dropped_scratch) {
+        rc = set_err(err, SEGLOG_ENOMEM, ENOMEM, "storage: out of memory");
+        goto fail;
+    }
+    char path[STORE_PATH_MAX + 8];
+    rc = mkdir_p(dir, err);
+    snprintf(path, sizeof path, "%s/wal", dir);
+    if (rc == SEGLOG_OK)
+        rc = mkdir_p(path, err);
+    if (rc != SEGLOG_OK)
+        goto fail;
+
+    /* The store's own lock, held until close: a second process gets a clear SEGLOG_EBUSY here
+     * rather than RocksDB's or the WAL's. */
+    snprintf(path, sizeof path, "%s/" STORE_LOCK_FILE, dir);
+    st->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (st->lock_fd < 0) {
+        rc = set_err(err, SEGLOG_EIO, errno, "storage: cannot create %s: %s", path,
+                     strerror(errno));
+        goto fail;
+    }
+    if (flock(st->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        rc = errno == EWOULDBLOCK
+                 ? set_err(err, SEGLOG_EBUSY, errno,
+                           "storage: %s is in use by another process (lock on %s held)", dir,
+                           STORE_LOCK_FILE)
+                 : set_err(err, SEGLOG_EIO, errno, "storage: cannot lock %s: %s", path,
+                           strerror(errno));
+        goto fail;
+    }
+    snprintf(path, sizeof path, "%s/db", dir);
+    rc = open_rocks(st, path, err);
+    if (rc == SEGLOG_OK)
+        rc = check_format(st, err);
+    if (rc != SEGLOG_OK)
+        goto fail;
+    uint64_t ckpt = read_u64(st, KEY_CHECKPOINT);
+    atomic_store(&st->checkpoint_seq, ckpt);
+    atomic_store(&st->applied_seq, ckpt);
+
+    wal_options wo;
+    wal_options_init(&wo);
+    wo.file_size_bytes = opts->pub.wal_file_size_bytes;
+    wo.inflight_groups = opts->pub.wal_inflight_groups;
+    wo.enqueue_timeout_ms = STORE_WAL_ENQUEUE_TIMEOUT_MS;
+    uint64_t rec_max = (uint64_t)opts->pub.record_max_bytes + 4096u + 64u;
+    if (wo.group_max_bytes < rec_max * 2)
+        wo.group_max_bytes = (uint32_t)(rec_max * 2);
+    wo.record_max_bytes = (uint32_t)(wo.group_max_bytes - WAL_FRAME_HEADER_BYTES - 8u);
+    wo.faults = opts->faults;
+    wo.n_faults = opts->n_faults;
+    snprintf(path, sizeof path, "%s/wal", dir);
+    st->replaying = true;
+    wal_scan_report rep;
+    rc = wal_open(&st->wal, path, &wo, ckpt + 1, replay_one, st, &rep, err);
+    st->replaying = false;
+    if (rc != SEGLOG_OK)
+        goto fail;
+    rc = sort_out_cfs(st, err);
+    if (rc != SEGLOG_OK)
+        goto fail;
+    if (pthread_create(&st->pool_thread, NULL, pool_main, st) != 0) {
+        rc = set_err(err, SEGLOG_EIO, errno, "storage: cannot start the pool thread");
+        goto fail;
+    }
+    if (pthread_create(&st->ckpt_thread, NULL, ckpt_main, st) != 0) {
+        pthread_mutex_lock(&st->pool_mu);
+        st->stop = true;
+        pthread_cond_broadcast(&st->pool_cv);
+        pthread_mutex_unlock(&st->pool_mu);
+        pthread_join(st->pool_thread, NULL);
+        rc = set_err(err, SEGLOG_EIO, errno, "storage: cannot start the checkpoint thread");
+        goto fail;
+    }
+    *out = st;
+    return SEGLOG_OK;
+fail:
+    wal_close(st->wal);
+    store_free(st);
+    return rc;
+}
+
+void store_close(store *st)
+{
+    if (!st)
+        return;
+    wal_close(st->wal); /* every accepted op is applied or failed after this */
+    st->wal = NULL;
+    pthread_mutex_lock(&st->ckpt_mu);
+    st->ckpt_stop = true;
+    pthread_cond_broadcast(&st->ckpt_cv);
+    pthread_mutex_unlock(&st->ckpt_mu);
+    pthread_join(st->ckpt_thread, NULL);
+    pthread_mutex_lock(&st->pool_mu);
+    st->stop = true;
+    pthread_cond_broadcast(&st->pool_cv);
+    pthread_mutex_unlock(&st->pool_mu);
+    pthread_join(st->pool_thread, NULL);
+    seglog_error err = {0};
+    if (checkpoint_now(st, &err) != SEGLOG_OK)
+        fprintf(stderr, "seglog: final checkpoint failed: %s\n", err.message);
+    store_free(st);
+}
+
+/* ---- reading metadata and records -------------------------------------------------------------- */
+
+int store_load(store *st, store_log_fn fn, void *ctx, seglog_error *err)
+{
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(st->db, st->ropt, st->meta);
+    rocksdb_iterator_t *si = rocksdb_create_iterator_cf(st->db, st->ropt, st->meta);
+    size_t cap = 16;
+    store_seg *segs = malloc(cap * sizeof *segs);
+    int rc = segs ? SEGLOG_OK : set_err(err, SEGLOG_ENOMEM, ENOMEM, "storage: out of memory");
+    uint8_t prefix = 'L';
+    for (rocksdb_iter_seek(it, (const char *)&prefix, 1); rc == SEGLOG_OK && rocksdb_iter_valid(it);
+         rocksdb_iter_next(it)) {
+        size_t klen, vlen;
+        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &klen);
+        const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vlen);
+        if (klen != 9 || k[0] != 'L')
+            break;
+        store_log log;
+        uint64_t log_id = get_be64(k + 1);
+        if (store_log_decode(v, vlen, log_id, &log) != SEGLOG_OK) {
+            rc = set_err(err, SEGLOG_ECORRUPT, 0, "storage: bad metadata of log %" PRIu64, log_id);
+            break;
+        }
+        size_t n = 0;
+        uint8_t sk[9];
+        sk[0] = 'S';
+        put_be64(sk + 1, log_id);
+        for (rocksdb_iter_seek(si, (const char *)sk, 9); rocksdb_iter_valid(si);
+             rocksdb_iter_next(si)) {
+            const uint8_t *k2 = (const uint8_t *)rocksdb_iter_key(si, &klen);
+            const uint8_t *v2 = (const uint8_t *)rocksdb_iter_value(si, &vlen);
+            if (klen != 17 || memcmp(k2, sk, 9) != 0)
+                break;
+            if (n == cap) {
+                store_seg *bigger = realloc(segs, 2 * cap * sizeof *segs);
+                if (!bigger) {
+                    rc = set_err(err, SEGLOG_ENOMEM, ENOMEM, "storage: out of memory");
+                    break;
+                }
+                segs = bigger;
+                cap *= 2;
+            }
+            if (store_seg_decode(v2, vlen, log_id, get_be64(k2 + 9), &segs[n]) != SEGLOG_OK) {
+                rc = set_err(err, SEGLOG_ECORRUPT, 0,
+                             "storage: bad metadata of segment %" PRIu64 " of log %" PRIu64,
+                             get_be64(k2 + 9), log_id);
+                break;
+            }
+            n++;
+        }
+        if (rc == SEGLOG_OK)
+            rc = fn(ctx, &log, segs, n);
+    }
+    free(segs);
+    rocksdb_iter_destroy(si);
+    rocksdb_iter_destroy(it);
+    return rc;
+}
+
+int store_read(store *st, uint64_t cf_no, uint64_t lsn, void **payload, size_t *len,
+               uint64_t *time_us, seglog_error *err)
+{
+    uint8_t k[8];
+    put_be64(k, lsn);
+    pthread_rwlock_rdlock(&st->cf_lock);
+    long i = cf_find(st, cf_no);
+    if (i < 0) {
+        pthread_rwlock_unlock(&st->cf_lock);
+        return set_err(err, SEGLOG_ENOTFOUND, 0, "storage: column family %" PRIu64 " is gone",
+                       cf_no);
+    }
+    char *e = NULL;
+    size_t vlen = 0;
+    char *v = rocksdb_get_cf(st->db, st->ropt, st->cfs[i].h, (const char *)k, 8, &vlen, &e);
+    pthread_rwlock_unlock(&st->cf_lock);
+    int rc = rocks_err(e, err, "read record");
+    if (rc != SEGLOG_OK)
+        return rc;
+    if (!v)
+        return set_err(err, SEGLOG_ENOTFOUND, 0, "storage: no record %" PRIu64, lsn);
+    if (vlen < 8) {
+        rocksdb_free(v);
+        return set_err(err, SEGLOG_ECORRUPT, 0, "storage: record %" PRIu64 " value of %zu bytes",
+                       lsn, vlen);
+    }
+    *time_us = wal_get64((const uint8_t *)v);
+    *len = vlen - 8;
+    *payload = malloc(*len ? *len : 1);
+    if (!*payload) {
+        rocksdb_free(v);
+        return set_err(err, SEGLOG_ENOMEM, ENOMEM, "storage: out of memory");
+    }
+    memcpy(*payload, v + 8, *len);
+    rocksdb_free(v);
+    return SEGLOG_OK;
+}
+
+void store_stats_get(store *st, store_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    pthread_rwlock_rdlock(&st->cf_lock);
+    out->column_families = st->n_cfs + 2;
+    for (uint32_t i = 0; i < st->n_cfs; i++) {
+        uint64_t v = 0;
+        if (rocksdb_property_int_cf(st->db, st->cfs[i].h, "rocksdb.cur-size-all-mem-tables",
+                                    &v) == 0)
+            out->memtable_bytes += v;
+    }
+    pthread_rwlock_unlock(&st->cf_lock);
+    uint64_t v = 0;
+    if (rocksdb_property_int_cf(st->db, st->meta, "rocksdb.cur-size-all-mem-tables", &v) == 0)
+        out->memtable_bytes += v;
+    pthread_mutex_lock(&st->pool_mu);
+    out->cf_pool = st->n_pooled;
+    pthread_mutex_unlock(&st->pool_mu);
+    out->memory_budget_bytes = st->opt.pub.memory_budget_bytes;
+    out->applied_seq = atomic_load(&st->applied_seq);
+    out->checkpoint_seq = atomic_load(&st->checkpoint_seq);
+    if (st->wal)
+        wal_stats_get(st->wal, &out->wal);
+}

@@ -1,0 +1,151 @@
+/*
+ * store.h — the durable state machine under the log store, as seen by loglet/.
+ *
+ * storage/ turns operations on logs (create, append, seal, extend, seal+extend, trim) into WAL
+ * records, and once a record is durable applies it to RocksDB in one write batch, then reports it
+ * to the caller. It owns RocksDB (a column family per segment, one for metadata), the column
+ * family pool, the WAL, recovery (replay of the WAL from the checkpoint) and the checkpointer.
+ * It knows logs only as keys and values: sequencing, waiting and visibility live in loglet/.
+ */
+#ifndef SEGLOG_STORE_H
+#define SEGLOG_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "seglog.h"
+#include "wal.h"
+
+#define STORE_FORMAT_VERSION 1u
+#define STORE_OPS_MAX_DROPPED 4096u /* segments one trim may drop */
+
+typedef enum store_op_type {
+    STORE_OP_CREATE_LOG = 16,
+    STORE_OP_APPEND = 17,
+    STORE_OP_SEAL = 18,
+    STORE_OP_EXTEND = 19,
+    STORE_OP_SEAL_EXTEND = 20,
+    STORE_OP_TRIM = 21,
+} store_op_type;
+
+typedef enum store_seg_state {
+    STORE_SEG_OPEN = 1,
+    STORE_SEG_SEALED = 2,
+    STORE_SEG_TRIMMED = 3,
+} store_seg_state;
+
+/* A segment's persisted metadata (absolute values, so that applying twice is harmless). */
+typedef struct store_seg {
+    uint64_t log_id;
+    uint64_t seg_id;
+    uint64_t base;      /* first LSN */
+    uint64_t next_lsn;  /* first LSN after its last record */
+    uint64_t sealed_at; /* SEALED: its tail; else 0 */
+    uint64_t bytes;     /* payload bytes written to it */
+    uint64_t cf_no;     /* its column family "cf-%08llu" */
+    uint8_t state;      /* store_seg_state */
+} store_seg;
+
+typedef struct store_log {
+    uint64_t log_id;
+    uint64_t version;    /* chain version */
+    uint64_t trim_point; /* last trimmed LSN, 0 if none */
+    uint64_t created_us;
+} store_log;
+
+/* One operation. Which fields count depends on type:
+ *   CREATE_LOG:  log, seg (its first segment)
+ *   APPEND:      log.log_id, seg (the segment after the append), first_lsn, n, recs, time_us
+ *   SEAL:        log (version after), seg (sealed)
+ *   EXTEND:      log (version after), seg (the new segment)
+ *   SEAL_EXTEND: log (version after), seg (the sealed one), seg2 (the new one)
+ *   TRIM:        log (trim point and version after), dropped[] (segments now trimmed, with their
+ *                CFs), seg (if partly trimmed: the segment whose prefix is deleted, else seg_id 0) */
+typedef struct store_op {
+    uint8_t type;
+    store_log log;
+    store_seg seg;
+    store_seg seg2;
+    uint64_t first_lsn;
+    uint32_t n;
+    uint64_t time_us;
+    const seglog_buf *recs;
+    uint32_t n_dropped;
+    const store_seg *dropped;
+} store_op;
+
+typedef struct store store;
+
+typedef struct store_options {
+    seglog_options pub;
+    const wal_fault *faults;
+    size_t n_faults;
+} store_options;
+
+/* Called (on the WAL thread) once the op is durable and applied, or has failed. */
+typedef void (*store_done_fn)(void *ctx, int status, uint64_t seq);
+
+/* Opens RocksDB in dir/db and the WAL in dir/wal (creating both), replays the WAL from the
+ * checkpoint, adopts or drops unreferenced column families, starts the pool and checkpoint threads. */
+int store_open(store **out, const char *dir, const store_options *opts, seglog_error *err);
+
+/* Final checkpoint, then closes everything. The caller has stopped submitting. */
+void store_close(store *st);
+
+/* Enqueues an op in the WAL without ever waiting: SEGLOG_EFULL when the queue has no room (the
+ * caller releases its locks and calls store_wait_space). done is called exactly once. */
+int store_submit(store *st, const store_op *op, store_done_fn done, void *ctx, seglog_error *err);
+int store_wait_space(store *st, uint32_t bytes, uint32_t timeout_ms, seglog_error *err);
+
+/* Bytes the encoded op takes in the WAL (for store_wait_space). */
+uint32_t store_op_encoded_size(const store_op *op);
+
+/* Iterates the persisted logs and their segments (oldest first) after open. */
+typedef int (*store_log_fn)(void *ctx, const store_log *log, const store_seg *segs, size_t n);
+int store_load(store *st, store_log_fn fn, void *ctx, seglog_error *err);
+
+/* Reads record lsn of the segment stored in CF cf_no. SEGLOG_ENOTFOUND if absent (or the CF is
+ * gone). On success *payload is malloc'ed (free()), *len and *time_us are set. */
+int store_read(store *st, uint64_t cf_no, uint64_t lsn, void **payload, size_t *len,
+               uint64_t *time_us, seglog_error *err);
+
+/* Takes a pre-created column family for a new segment, waiting up to timeout_ms for the pool. */
+int store_cf_take(store *st, uint64_t *cf_no, uint32_t timeout_ms, seglog_error *err);
+/* Returns an unused one (an op that was never submitted). */
+void store_cf_return(store *st, uint64_t cf_no);
+
+void store_cf_name(char dst[32], uint64_t cf_no);
+
+typedef struct store_stats {
+    uint64_t column_families;
+    uint64_t cf_pool;
+    uint64_t memory_budget_bytes;
+    uint64_t memtable_bytes;
+    uint64_t applied_seq;
+    uint64_t checkpoint_seq;
+    wal_stats wal;
+} store_stats;
+
+void store_stats_get(store *st, store_stats *out);
+
+/* Op codec (exposed for tests and fuzzing). encode writes store_op_encoded_size(op) bytes. decode
+ * checks every length against len; recs/dropped point into a caller-provided scratch area. */
+void store_op_encode(const store_op *op, uint8_t *dst);
+/* The part before the payloads (so that payloads can be gathered without a copy). */
+uint32_t store_op_head_size(const store_op *op);
+uint32_t store_op_encode_head(const store_op *op, uint8_t *dst);
+int store_op_decode(const uint8_t *src, uint32_t len, uint8_t type, store_op *op,
+                    seglog_buf *recs_scratch, uint32_t recs_cap, store_seg *dropped_scratch,
+                    uint32_t dropped_cap, seglog_error *err);
+
+/* Metadata value codecs (exposed for tests and fuzzing). */
+#define STORE_SEG_VALUE_BYTES 57u
+#define STORE_LOG_VALUE_BYTES 24u
+void store_seg_encode(const store_seg *seg, uint8_t dst[STORE_SEG_VALUE_BYTES]);
+int store_seg_decode(const uint8_t *src, size_t len, uint64_t log_id, uint64_t seg_id,
+                     store_seg *out);
+void store_log_encode(const store_log *log, uint8_t dst[STORE_LOG_VALUE_BYTES]);
+int store_log_decode(const uint8_t *src, size_t len, uint64_t log_id, store_log *out);
+
+#endif /* SEGLOG_STORE_H */
