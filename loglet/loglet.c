@@ -416,9 +416,11 @@ static void append_done(void *ctx, int status, uint64_t seq)
         pthread_mutex_unlock(&lg->mu);
         atomic_fetch_add(&a->s->appends, a->n);
     }
-    if (a->sync)
-        complete(a->sync, status);
-    else if (a->cb)
+    if (a->sync) {
+        complete(a->sync, status); /* a lives on the caller's stack: not touched after this */
+        return;
+    }
+    if (a->cb)
         a->cb(a->cb_ctx, status, status == SEGLOG_OK ? a->first : 0,
               status == SEGLOG_OK ? a->first + a->n - 1 : 0);
     if (a->heap)

@@ -1,0 +1,439 @@
+/*
+ * test_storage.c — storage/'s byte formats (metadata values, operation records: round trips and
+ * rejection of every truncation) and the recovery of each operation type: a child process does
+ * the operation and is killed before any checkpoint, so that reopening must replay it from the
+ * WAL; a second kill-and-reopen replays it again over that state (applying twice is harmless).
+ */
+#include "test_util.h"
+
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/wait.h>
+
+#include <cmocka.h>
+
+#include "seglog.h"
+#include "store.h"
+
+typedef struct fixture {
+    char dir[TEST_PATH_MAX];
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    if (!f || test_mkdtemp(f->dir, "storage") != 0)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    test_rmtree(f->dir);
+    free(f);
+    return 0;
+}
+
+/* ---- codecs ------------------------------------------------------------------------------------ */
+
+static bool seg_equal(const store_seg *a, const store_seg *b)
+{
+    return a->log_id == b->log_id && a->seg_id == b->seg_id && a->base == b->base &&
+           a->next_lsn == b->next_lsn && a->sealed_at == b->sealed_at && a->bytes == b->bytes &&
+           a->cf_no == b->cf_no && a->state == b->state;
+}
+
+static void test_store_metadata_values_round_trip(void **state)
+{
+    (void)state;
+    store_seg seg = {.log_id = 9, .seg_id = 4, .base = 100, .next_lsn = 150, .sealed_at = 150,
+                     .bytes = 12345, .cf_no = 77, .state = STORE_SEG_SEALED};
+    uint8_t v[STORE_SEG_VALUE_BYTES];
+    store_seg_encode(&seg, v);
+    store_seg out;
+    assert_int_equal(store_seg_decode(v, sizeof v, 9, 4, &out), SEGLOG_OK);
+    assert_true(seg_equal(&seg, &out));
+    for (size_t n = 0; n < sizeof v; n++)
+        assert_int_equal(store_seg_decode(v, n, 9, 4, &out), SEGLOG_ECORRUPT);
+    uint8_t bad[STORE_SEG_VALUE_BYTES];
+    memcpy(bad, v, sizeof v);
+    bad[0] = 9; /* unknown state */
+    assert_int_equal(store_seg_decode(bad, sizeof bad, 9, 4, &out), SEGLOG_ECORRUPT);
+    seg.sealed_at = 140; /* sealed somewhere else than its end */
+    store_seg_encode(&seg, bad);
+    assert_int_equal(store_seg_decode(bad, sizeof bad, 9, 4, &out), SEGLOG_ECORRUPT);
+
+    store_log lg = {.log_id = 3, .version = 8, .trim_point = 41, .created_us = 1234567};
+    uint8_t lv[STORE_LOG_VALUE_BYTES];
+    store_log_encode(&lg, lv);
+    store_log lout;
+    assert_int_equal(store_log_decode(lv, sizeof lv, 3, &lout), SEGLOG_OK);
+    assert_int_equal(lout.log_id, 3);
+    assert_int_equal(lout.version, 8);
+    assert_int_equal(lout.trim_point, 41);
+    assert_int_equal(lout.created_us, 1234567);
+    for (size_t n = 0; n < sizeof lv; n++)
+        assert_int_equal(store_log_decode(lv, n, 3, &lout), SEGLOG_ECORRUPT);
+    lg.version = 0;
+    store_log_encode(&lg, lv);
+    assert_int_equal(store_log_decode(lv, sizeof lv, 3, &lout), SEGLOG_ECORRUPT);
+}
+
+static void check_op_round_trip(const store_op *op)
+{
+    uint32_t size = store_op_encoded_size(op);
+    uint8_t *buf = malloc(size);
+    assert_non_null(buf);
+    store_op_encode(op, buf);
+    seglog_buf recs[8];
+    store_seg drops[8];
+    store_op out;
+    seglog_error err = {0};
+    assert_int_equal(store_op_decode(buf, size, op->type, &out, recs, 8, drops, 8, &err), SEGLOG_OK);
+    assert_int_equal(out.type, op->type);
+    assert_int_equal(out.log.log_id, op->log.log_id);
+    assert_int_equal(out.log.version, op->log.version);
+    assert_int_equal(out.log.trim_point, op->log.trim_point);
+    assert_int_equal(out.log.created_us, op->log.created_us);
+    assert_true(seg_equal(&out.seg, &op->seg));
+    assert_true(seg_equal(&out.seg2, &op->seg2));
+    assert_int_equal(out.seg.seg_id, op->seg.seg_id);
+    assert_int_equal(out.seg.next_lsn, op->seg.next_lsn);
+    assert_int_equal(out.seg2.seg_id, op->seg2.seg_id);
+    assert_int_equal(out.first_lsn, op->first_lsn);
+    assert_int_equal(out.n, op->n);
+    assert_int_equal(out.time_us, op->time_us);
+    for (uint32_t i = 0; i < op->n; i++) {
+        assert_int_equal(out.recs[i].len, op->recs[i].len);
+        assert_memory_equal(out.recs[i].data, op->recs[i].data, op->recs[i].len);
+    }
+    assert_int_equal(out.n_dropped, op->n_dropped);
+    for (uint32_t i = 0; i < op->n_dropped; i++)
+        assert_true(seg_equal(&out.dropped[i], &op->dropped[i]));
+    /* every truncation, and one byte too many, is refused without reading past the end */
+    for (uint32_t n = 0; n < size; n++) {
+        uint8_t *cut = malloc(n ? n : 1);
+        assert_non_null(cut);
+        memcpy(cut, buf, n);
+        assert_int_equal(store_op_decode(cut, n, op->type, &out, recs, 8, drops, 8, &err),
+                         SEGLOG_ECORRUPT);
+        free(cut);
+    }
+    uint8_t *longer = calloc(1, size + 1);
+    assert_non_null(longer);
+    memcpy(longer, buf, size);
+    assert_int_equal(store_op_decode(longer, size + 1, op->type, &out, recs, 8, drops, 8, &err),
+                     SEGLOG_ECORRUPT);
+    free(longer);
+    /* a wrong type byte is refused */
+    assert_int_equal(store_op_decode(buf, size, 3, &out, recs, 8, drops, 8, &err),
+                     SEGLOG_ECORRUPT);
+    free(buf);
+}
+
+static void test_store_op_codec_each_type(void **state)
+{
+    (void)state;
+    store_seg a = {.log_id = 5, .seg_id = 2, .base = 1, .next_lsn = 11, .sealed_at = 11,
+                   .bytes = 99, .cf_no = 3, .state = STORE_SEG_SEALED};
+    store_seg b = {.log_id = 5, .seg_id = 3, .base = 11, .next_lsn = 11, .cf_no = 4,
+                   .state = STORE_SEG_OPEN};
+    store_log lg = {.log_id = 5, .version = 2, .trim_point = 0, .created_us = 42};
+    seglog_buf recs[3] = {{"alpha", 5}, {"", 0}, {"gamma!", 6}};
+    store_seg dropped[2] = {a, b};
+    dropped[0].state = STORE_SEG_TRIMMED;
+    dropped[1].state = STORE_SEG_TRIMMED;
+    const store_op ops[] = {
+        {.type = STORE_OP_CREATE_LOG, .log = lg, .seg = b},
+        {.type = STORE_OP_APPEND, .log = lg, .seg = b, .first_lsn = 11, .n = 3, .time_us = 7,
+         .recs = recs},
+        {.type = STORE_OP_SEAL, .log = lg, .seg = a},
+        {.type = STORE_OP_EXTEND, .log = lg, .seg = b},
+        {.type = STORE_OP_SEAL_EXTEND, .log = lg, .seg = a, .seg2 = b},
+        {.type = STORE_OP_TRIM, .log = lg, .seg = b, .n_dropped = 2, .dropped = dropped},
+    };
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        check_op_round_trip(&ops[i]);
+}
+
+/* ---- recovery of each op type ------------------------------------------------------------------ */
+
+static seglog_options crash_options(void)
+{
+    seglog_options o;
+    seglog_options_init(&o);
+    o.checkpoint_interval_ms = 3600u * 1000u; /* nothing is checkpointed before the kill */
+    o.cf_pool_target = 2;
+    return o;
+}
+
+/* A digest of everything the API shows of log 1 and 2: describe (less the waiters) and records. */
+static char *digest(seglog *s)
+{
+    size_t cap = 1 << 16, len = 0;
+    char *out = calloc(1, cap);
+    assert_non_null(out);
+    for (seglog_log_id id = 1; id <= 2; id++) {
+        seglog_log_info *info = NULL;
+        seglog_error err = {0};
+        if (seglog_log_describe(s, id, &info, &err) != SEGLOG_OK) {
+            len += (size_t)snprintf(out + len, cap - len, "log %llu absent\n",
+                                    (unsigned long long)id);
+            continue;
+        }
+        len += (size_t)snprintf(out + len, cap - len,
+                                "log %llu v%llu trim %llu tail %llu%s seg %llu\n",
+                                (unsigned long long)id, (unsigned long long)info->version,
+                                (unsigned long long)info->trim_point,
+                                (unsigned long long)info->tail.lsn,
+                                info->tail.sealed ? " sealed" : "",
+                                (unsigned long long)info->tail.segment_id);
+        for (size_t i = 0; i < info->n_segments; i++)
+            len += (size_t)snprintf(out + len, cap - len,
+                                    " seg %llu base %llu state %d sealed_at %llu rec %llu by %llu\n",
+                                    (unsigned long long)info->segments[i].id,
+                                    (unsigned long long)info->segments[i].base,
+                                    (int)info->segments[i].state,
+                                    (unsigned long long)info->segments[i].sealed_at,
+                                    (unsigned long long)info->segments[i].records,
+                                    (unsigned long long)info->segments[i].bytes);
+        uint64_t tail = info->tail.lsn;
+        seglog_log_info_free(info);
+        for (seglog_lsn l = 1; l < tail; l++) {
+            seglog_entry e;
+            int rc = seglog_log_read(s, id, l, 0, &e, &err);
+            assert_int_equal(rc, SEGLOG_OK);
+            if (e.kind == SEGLOG_ENTRY_TRIM_GAP) {
+                len += (size_t)snprintf(out + len, cap - len, " gap %llu..%llu\n",
+                                        (unsigned long long)e.lsn, (unsigned long long)e.gap_to);
+                l = e.gap_to;
+            } else {
+                len += (size_t)snprintf(out + len, cap - len, " %llu=%.*s\n",
+                                        (unsigned long long)l, (int)e.len, (char *)e.payload);
+            }
+            seglog_entry_fini(&e);
+            assert_true(len < cap - 256);
+        }
+    }
+    return out;
+}
+
+typedef void (*workload_fn)(seglog *s);
+
+static void append_n(seglog *s, seglog_log_id id, int n, const char *tag)
+{
+    for (int i = 0; i < n; i++) {
+        char rec[64];
+        int len = snprintf(rec, sizeof rec, "%s-%d", tag, i);
+        seglog_lsn lsn;
+        seglog_error err = {0};
+        if (seglog_log_append(s, id, rec, (size_t)len, NULL, &lsn, &err) != SEGLOG_OK) {
+            fprintf(stderr, "append: %s\n", err.message);
+            _exit(3);
+        }
+    }
+}
+
+static void must(int rc, const seglog_error *err)
+{
+    if (rc != SEGLOG_OK) {
+        fprintf(stderr, "child: %s\n", err->message);
+        _exit(4);
+    }
+}
+
+static void wl_create(seglog *s)
+{
+    seglog_error err = {0};
+    must(seglog_log_create(s, 1, &err), &err);
+    must(seglog_log_create(s, 2, &err), &err);
+}
+
+static void wl_append(seglog *s)
+{
+    wl_create(s);
+    append_n(s, 1, 20, "a");
+    seglog_buf batch[3] = {{"b0", 2}, {"b1", 2}, {"b2", 2}};
+    seglog_error err = {0};
+    must(seglog_log_append_batch(s, 2, batch, 3, NULL, NULL, &err), &err);
+}
+
+static void wl_seal(seglog *s)
+{
+    wl_append(s);
+    seglog_error err = {0};
+    must(seglog_log_seal(s, 1, NULL, &err), &err);
+}
+
+static void wl_extend(seglog *s)
+{
+    wl_seal(s);
+    seglog_error err = {0};
+    must(seglog_log_extend(s, 1, 21, NULL, &err), &err);
+    append_n(s, 1, 5, "x");
+}
+
+static void wl_seal_extend(seglog *s)
+{
+    wl_append(s);
+    seglog_error err = {0};
+    for (int i = 0; i < 3; i++) {
+        must(seglog_log_seal_and_extend(s, 1, 0, NULL, &err), &err);
+        append_n(s, 1, 4, i == 0 ? "p" : i == 1 ? "q" : "r");
+    }
+}
+
+static void wl_trim(seglog *s)
+{
+    wl_seal_extend(s);
+    seglog_error err = {0};
+    must(seglog_log_trim(s, 1, 26, NULL, &err), &err);
+    must(seglog_log_trim(s, 2, 1, NULL, &err), &err);
+}
+
+static const struct {
+    const char *name;
+    workload_fn fn;
+} workloads[] = {{"create", wl_create}, {"append", wl_append},           {"seal", wl_seal},
+                 {"extend", wl_extend}, {"seal-extend", wl_seal_extend}, {"trim", wl_trim},
+                 {"none", NULL}};
+
+/* The child's side: `test_storage --child NAME DIR` opens the store, runs the workload and is
+ * killed right after it, before any checkpoint. A fresh process (not just a fork) because
+ * RocksDB's background threads do not survive fork(). */
+static int child_main(const char *name, const char *dir)
+{
+    for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++) {
+        if (strcmp(workloads[i].name, name) != 0)
+            continue;
+        seglog_options o = crash_options();
+        seglog *s = NULL;
+        seglog_error err = {0};
+        if (seglog_open(&s, dir, &o, &err) != SEGLOG_OK) {
+            fprintf(stderr, "child open: %s\n", err.message);
+            return 2;
+        }
+        if (workloads[i].fn)
+            workloads[i].fn(s);
+        raise(SIGKILL);
+    }
+    return 6;
+}
+
+static void run_and_kill(const char *dir, const char *name)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        execl("/proc/self/exe", "test_storage", "--child", name, dir, (char *)NULL);
+        _exit(7);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGKILL);
+}
+
+static char *clean_digest(const char *dir, workload_fn fn)
+{
+    seglog_options o = crash_options();
+    seglog *s = NULL;
+    seglog_error err = {0};
+    assert_int_equal(seglog_open(&s, dir, &o, &err), SEGLOG_OK);
+    if (fn)
+        fn(s);
+    char *d = digest(s);
+    seglog_close(s);
+    return d;
+}
+
+static void check_recovery(const char *base, const char *name, workload_fn fn)
+{
+    (void)fn;
+    char ref[TEST_PATH_MAX], crash[TEST_PATH_MAX];
+    TEST_FMT(ref, "%s/%s-ref", base, name);
+    TEST_FMT(crash, "%s/%s-crash", base, name);
+    char *want = clean_digest(ref, fn); /* the same workload without a crash */
+
+    run_and_kill(crash, name);
+    seglog_options o = crash_options();
+    seglog *s = NULL;
+    seglog_error err = {0};
+    assert_int_equal(seglog_open(&s, crash, &o, &err), SEGLOG_OK);
+    char *got = digest(s);
+    seglog_close(s);
+    if (strcmp(want, got) != 0)
+        fail_msg("%s: after a crash\n--- want\n%s--- got\n%s", name, want, got);
+    free(got);
+
+    /* the replay again, over what the first reopen applied and flushed at close, and again after
+     * a crash that follows a replay with nothing flushed */
+    run_and_kill(crash, "none");
+    s = NULL;
+    assert_int_equal(seglog_open(&s, crash, &o, &err), SEGLOG_OK);
+    got = digest(s);
+    seglog_close(s);
+    if (strcmp(want, got) != 0)
+        fail_msg("%s: after a second crash\n--- want\n%s--- got\n%s", name, want, got);
+    free(got);
+    free(want);
+}
+
+static void test_store_recovery_of_each_op_type(void **state)
+{
+    fixture *f = *state;
+    check_recovery(f->dir, "create", wl_create);
+    check_recovery(f->dir, "append", wl_append);
+    check_recovery(f->dir, "seal", wl_seal);
+    check_recovery(f->dir, "extend", wl_extend);
+    check_recovery(f->dir, "seal-extend", wl_seal_extend);
+    check_recovery(f->dir, "trim", wl_trim);
+}
+
+/* A second process is refused with a clear error while the first has the store open. */
+static void test_store_second_open_is_busy(void **state)
+{
+    fixture *f = *state;
+    seglog *s = NULL;
+    seglog_error err = {0};
+    assert_int_equal(seglog_open(&s, f->dir, NULL, &err), SEGLOG_OK);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        execl("/proc/self/exe", "test_storage", "--open-busy", f->dir, (char *)NULL);
+        _exit(7);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    seglog_close(s);
+}
+
+static int open_busy_main(const char *dir)
+{
+    seglog *s2 = NULL;
+    seglog_error e2 = {0};
+    int rc = seglog_open(&s2, dir, NULL, &e2);
+    return rc == SEGLOG_EBUSY && strstr(e2.message, "in use") ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 4 && strcmp(argv[1], "--child") == 0)
+        return child_main(argv[2], argv[3]);
+    if (argc == 3 && strcmp(argv[1], "--open-busy") == 0)
+        return open_busy_main(argv[2]);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_store_metadata_values_round_trip),
+        cmocka_unit_test(test_store_op_codec_each_type),
+        cmocka_unit_test_setup_teardown(test_store_recovery_of_each_op_type, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_second_open_is_busy, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
