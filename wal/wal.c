@@ -198,6 +198,8 @@ struct wal {
     uint32_t n_files;
     uint64_t *spares;         /* ready files' numbers, ascending */
     uint32_t n_spares;
+    uint64_t reserve[WAL_SPARE_FILES_MAX]; /* files behind the checkpoint kept for recycling */
+    uint32_t n_reserve;
     uint64_t next_file_no;
     uint64_t checkpoint_seq;
     bool prep_stop;
@@ -473,28 +475,58 @@ static uint32_t recyclable_count(const wal *w)
     return k;
 }
 
+/* The preparer. Files behind the checkpoint go first to a reserve (up to spare_files, oldest
+ * first, no I/O) from which the next spare is recycled; only beyond that are they deleted. The
+ * reserve is always the files just before the live ones, so the files on disk stay a contiguous
+ * run of sequences (recovery requires it). Recycling an old file costs a rename and a 4 KiB header
+ * write; creating one costs zero-filling file_size_bytes. */
+static int remove_file(wal *w, uint64_t file_no, seglog_error *err)
+{
+    char name[WAL_FILE_NAME_MAX];
+    wal_file_name(name, file_no);
+    if (unlinkat(w->dir_fd, name, 0) != 0)
+        return set_err(err, SEGLOG_EIO, errno, "wal: unlink %s/%s failed: %s", w->dir, name,
+                       strerror(errno));
+    return fsync_dir(w, err, "removing a WAL file");
+}
+
 static void *prep_main(void *arg)
 {
     wal *w = arg;
     pthread_mutex_lock(&w->prep_mu);
-    for (;;) {
+    while (!w->prep_stop) {
         uint32_t recyclable = recyclable_count(w);
         bool need_spare = w->n_spares < w->opt.spare_files && w->prep_error == 0;
-        if (w->prep_stop)
-            break;
-        if (!need_spare && recyclable == 0) {
-            pthread_cond_wait(&w->prep_cv, &w->prep_mu);
-            continue;
-        }
-        uint64_t old = 0;
-        if (recyclable > 0) {
-            old = w->files[0].file_no;
+        seglog_error err = {0};
+        int rc = SEGLOG_OK;
+        if (recyclable > 0 && !need_spare) {
+            uint64_t victim = 0;
+            if (w->n_reserve == w->opt.spare_files) {
+                victim = w->reserve[0];
+                memmove(w->reserve, w->reserve + 1, (w->n_reserve - 1) * sizeof *w->reserve);
+                w->n_reserve--;
+            }
+            w->reserve[w->n_reserve++] = w->files[0].file_no;
             memmove(w->files, w->files + 1, (w->n_files - 1) * sizeof *w->files);
             w->n_files--;
-        }
-        seglog_error err = {0};
-        int rc;
-        if (need_spare) {
+            if (victim == 0)
+                continue;
+            pthread_mutex_unlock(&w->prep_mu);
+            rc = remove_file(w, victim, &err);
+            pthread_mutex_lock(&w->prep_mu);
+            if (rc == SEGLOG_OK)
+                w->files_removed++;
+        } else if (need_spare) {
+            uint64_t old = 0;
+            if (w->n_reserve > 0) {
+                old = w->reserve[0];
+                memmove(w->reserve, w->reserve + 1, (w->n_reserve - 1) * sizeof *w->reserve);
+                w->n_reserve--;
+            } else if (recyclable > 0) {
+                old = w->files[0].file_no;
+                memmove(w->files, w->files + 1, (w->n_files - 1) * sizeof *w->files);
+                w->n_files--;
+            }
             uint64_t file_no = w->next_file_no++;
             pthread_mutex_unlock(&w->prep_mu);
             rc = prepare_file(w, file_no, old, &err);
@@ -507,16 +539,8 @@ static void *prep_main(void *arg)
                     w->files_created++;
             }
         } else {
-            char name[WAL_FILE_NAME_MAX];
-            wal_file_name(name, old);
-            pthread_mutex_unlock(&w->prep_mu);
-            rc = unlinkat(w->dir_fd, name, 0) == 0
-                     ? fsync_dir(w, &err, "removing a WAL file")
-                     : set_err(&err, SEGLOG_EIO, errno, "wal: unlink %s/%s failed: %s", w->dir,
-                               name, strerror(errno));
-            pthread_mutex_lock(&w->prep_mu);
-            if (rc == SEGLOG_OK)
-                w->files_removed++;
+            pthread_cond_wait(&w->prep_cv, &w->prep_mu);
+            continue;
         }
         if (rc != SEGLOG_OK && w->prep_error == 0) {
             w->prep_error = err.os_errno ? err.os_errno : EIO;
@@ -1845,5 +1869,6 @@ void wal_stats_get(wal *w, wal_stats *out)
     out->checkpoint_seq = w->checkpoint_seq;
     out->live_files = w->n_files;
     out->spare_files = w->n_spares;
+    out->reserve_files = w->n_reserve;
     pthread_mutex_unlock(&w->prep_mu);
 }

@@ -190,6 +190,7 @@ typedef struct wal_stats {
     uint64_t checkpoint_seq;     /* last value given to wal_checkpoint */
     uint32_t live_files;         /* files holding records at or after the checkpoint */
     uint32_t spare_files;        /* prepared files waiting to be written */
+    uint32_t reserve_files;      /* files behind the checkpoint kept for recycling */
     bool poisoned;               /* a write or fsync failed */
     int poison_errno;            /* its errno */
     char poison_message[SEGLOG_ERROR_MESSAGE_MAX];
