@@ -31,12 +31,19 @@
  *   old file to finish (at most `inflight` fsyncs, once per 64 MiB), then switches to a file the
  *   preparer made ready (created under a .tmp name, filled, fdatasynced, renamed, directory fsynced).
  *
- * SYNC MODE, MEASURED (tools/bench-wal.sh; fio figures in README.md "Benchmarks")
- *   Buffered write + IOSQE_IO_LINK-ed fdatasync is the default. On this VM's virtio disk (no FUA)
- *   RWF_DSYNC writes flush the whole device cache per write just as fdatasync does and came out no
- *   faster; O_DIRECT needs 4 KiB-padded groups, costing bandwidth for small groups, and saves only
- *   a memcpy the kernel does at ~5 GB/s. Both remain selectable (wal_options.sync_mode, direct_io)
- *   and are measured by the benchmark on every run.
+ * SYNC MODE, MEASURED (tools/bench-wal.sh, 3 runs x 5 s, medians; 2-core VM, ext4 on virtio)
+ *   fio on the same directory: 4 KiB O_DIRECT write+fdatasync qd1 13.7-14.6k/s (p50 64-68 us);
+ *   64 KiB qd16 1.8 GB/s; O_DSYNC 4 KiB qd1 16.8k/s.
+ *                              1 KiB, 1 producer          1 KiB, 256 producers
+ *   write + linked fdatasync   10.6k/s  p50 89 us         128k/s  131 MB/s  p99 5.8 ms
+ *   RWF_DSYNC write            10.8k/s  p50 88 us         143k/s  147 MB/s  p99 7.1 ms
+ *   O_DIRECT + linked fdatas.  10.0k/s  p50 86 us         138k/s  141 MB/s  p99 6.7 ms
+ *   The three are within the runs' noise of each other at one producer and within 12% at 256,
+ *   where the limit is CPU, not the disk (about 10 us of CPU per synchronous append, half of it in
+ *   waking the 256 waiting threads). Buffered write + linked fdatasync stays the default: it needs
+ *   no 4 KiB padding of small groups (O_DIRECT doubles the bytes written at one producer), and it
+ *   keeps the write and the sync as separate operations that fault injection and the crash suite
+ *   can target one by one. sync_mode and direct_io select the others; the benchmark measures all.
  *
  * RECOVERY (wal_scan_dir and wal_open)
  *   Files are read in number order, frames checked one after the other, with the expected sequence
