@@ -9,6 +9,10 @@
  *   applied: readers see only what lies below it), and who is waiting for what.
  *
  * SEQUENCING
+ *   Tails: `next_lsn` (sequenced) >= `durable_tail` (acknowledged; what find_tail shows) >=
+ *   `applied_tail` (in RocksDB, readable). A read of a record that is durable but not yet applied
+ *   waits for the apply thread (milliseconds; storage/store.c says why they are apart).
+ *
  *   An append takes the log's mutex, takes LSNs from the sequenced tail and enqueues its op in the
  *   WAL before letting go, so that within a log WAL order is LSN order, and a seal enqueued under
  *   the same mutex lands exactly after the last append it lets in: the seal's tail is exact. The
@@ -53,6 +57,7 @@
 #define LOGLET_CF_WAIT_MS 10000u        /* longest wait for a pre-created column family */
 #define LOGLET_SPACE_WAIT_MS 10000u     /* longest wait for room in the WAL queue */
 #define LOGLET_BATCH_MAX 65536u         /* records in one batch append */
+#define LOGLET_APPLY_WAIT_MS 30000u     /* longest wait of a read for a durable record to be applied */
 #define LOGLET_LOGS_MAX (1u << 20)
 
 #define SEGLOG_ASSERT(c)                                                                           \
@@ -94,7 +99,8 @@ typedef struct log {
     size_t n_segs, cap_segs;
     uint64_t next_lsn;        /* sequenced tail */
     uint64_t seq_bytes;       /* sequenced bytes of the tail segment */
-    uint64_t durable_tail;    /* first LSN not durable and applied */
+    uint64_t durable_tail;    /* first LSN not yet durable (acknowledged up to here) */
+    uint64_t applied_tail;    /* first LSN not yet in RocksDB (readable below here) */
     bool reconfig;            /* a chain op is in flight */
     bool sealing;             /* a seal or seal+extend is in flight: appends may not land */
     waiter *waiters;
@@ -427,6 +433,24 @@ static void append_done(void *ctx, int status, uint64_t seq)
         free(a);
 }
 
+/* storage's apply thread reports each op in RocksDB: appended records become readable. */
+static log_t *find_log(seglog *s, seglog_log_id id);
+
+static void on_applied(void *ctx, const store_op *op, int status)
+{
+    seglog *s = ctx;
+    if (status != SEGLOG_OK || op->type != STORE_OP_APPEND)
+        return;
+    log_t *lg = find_log(s, op->log.log_id);
+    if (!lg)
+        return;
+    pthread_mutex_lock(&lg->mu);
+    if (op->first_lsn + op->n > lg->applied_tail)
+        lg->applied_tail = op->first_lsn + op->n;
+    pthread_cond_broadcast(&lg->cv);
+    pthread_mutex_unlock(&lg->mu);
+}
+
 typedef struct chain_ctx {
     seglog *s;
     log_t *lg;
@@ -565,7 +589,7 @@ static int load_log(void *ctx, const store_log *meta, const store_seg *segs, siz
             atomic_store(&s->next_seg_id, segs[i].seg_id + 1);
     }
     lseg *t = tail_seg(lg);
-    lg->next_lsn = lg->durable_tail = t->next;
+    lg->next_lsn = lg->durable_tail = lg->applied_tail = t->next;
     lg->seq_bytes = t->bytes;
     int rc = log_insert(s, lg);
     if (rc != SEGLOG_OK)
@@ -599,7 +623,8 @@ int seglog_open_with_faults(seglog **out, const char *dir, const seglog_options 
     pthread_mutex_init(&s->park_mu, NULL);
     cond_init_mono(&s->park_cv);
     atomic_store(&s->next_seg_id, 1);
-    store_options so = {.pub = *opts, .faults = faults, .n_faults = n_faults};
+    store_options so = {.pub = *opts, .faults = faults, .n_faults = n_faults,
+                        .applied = on_applied, .applied_ctx = s};
     int rc = store_open(&s->st, dir, &so, err);
     if (rc == SEGLOG_OK) {
         rc = store_load(s->st, load_log, s, err);
@@ -713,7 +738,7 @@ int seglog_log_create(seglog *s, seglog_log_id id, seglog_error *err)
     lseg first = {.id = atomic_fetch_add(&s->next_seg_id, 1), .base = SEGLOG_LSN_OLDEST,
                   .next = SEGLOG_LSN_OLDEST, .cf_no = cf_no, .state = STORE_SEG_OPEN};
     seg_push(lg, &first);
-    lg->next_lsn = lg->durable_tail = SEGLOG_LSN_OLDEST;
+    lg->next_lsn = lg->durable_tail = lg->applied_tail = SEGLOG_LSN_OLDEST;
     store_op op = {.type = STORE_OP_CREATE_LOG, .log = log_meta(lg, 1, 0), .seg = to_store(lg, &first)};
     chain_ctx c = {.s = s, .lg = lg, .op = op, .done = {.mu = PTHREAD_MUTEX_INITIALIZER,
                                                          .cv = PTHREAD_COND_INITIALIZER}};
@@ -1094,7 +1119,8 @@ void seglog_entry_fini(seglog_entry *e)
     e->len = 0;
 }
 
-/* Finds what lsn is (mu held): a trim gap, a readable record (its CF), or not yet there. */
+/* Finds what lsn is (mu held): a trim gap (1), a readable record (2, its CF), not yet written
+ * (0), or durable but not yet applied (3). */
 static int locate(log_t *lg, uint64_t lsn, seglog_entry *out, uint64_t *cf_no)
 {
     if (lsn <= lg->trim_point) {
@@ -1105,6 +1131,8 @@ static int locate(log_t *lg, uint64_t lsn, seglog_entry *out, uint64_t *cf_no)
     }
     if (lsn >= lg->durable_tail)
         return 0;
+    if (lsn >= lg->applied_tail)
+        return 3;
     for (size_t i = lg->n_segs; i-- > 0;) {
         if (lg->segs[i].base <= lsn) {
             *cf_no = lg->segs[i].cf_no;
@@ -1126,8 +1154,20 @@ static int read_at(seglog *s, log_t *lg, uint64_t lsn, uint32_t timeout_ms, segl
         uint64_t cf_no = 0;
         pthread_mutex_lock(&lg->mu);
         int where;
+        struct timespec apply_deadline = deadline_in(LOGLET_APPLY_WAIT_MS);
         for (;;) {
             where = locate(lg, lsn, out, &cf_no);
+            if (where == 3) { /* acknowledged: it will be readable within milliseconds */
+                if (pthread_cond_timedwait(&lg->cv, &lg->mu, &apply_deadline) == ETIMEDOUT &&
+                    past(&apply_deadline) && locate(lg, lsn, out, &cf_no) == 3) {
+                    pthread_mutex_unlock(&lg->mu);
+                    return set_err(err, SEGLOG_EIO, 0,
+                                   "loglet: log %" PRIu64 ": durable LSN %" PRIu64
+                                   " not applied to RocksDB within %u ms",
+                                   lg->id, lsn, LOGLET_APPLY_WAIT_MS);
+                }
+                continue;
+            }
             if (where != 0)
                 break;
             if (atomic_load(&s->closing)) {

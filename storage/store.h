@@ -77,13 +77,22 @@ typedef struct store_op {
 
 typedef struct store store;
 
+/* Called on the apply thread, in WAL order, once a durable op is in RocksDB (status SEGLOG_OK), or
+ * could not be written there (the store then refuses writes). op is valid during the call only. */
+typedef void (*store_applied_fn)(void *ctx, const store_op *op, int status);
+
 typedef struct store_options {
     seglog_options pub;
     const wal_fault *faults;
     size_t n_faults;
+    store_applied_fn applied; /* may be NULL */
+    void *applied_ctx;
 } store_options;
 
-/* Called (on the WAL thread) once the op is durable and applied, or has failed. */
+/* Called on the WAL thread, in WAL order, once the op is durable (SEGLOG_OK) or has failed. It
+ * reaches RocksDB later, on the apply thread (store_applied_fn): a RocksDB stall (a column family
+ * being created holds RocksDB's write thread for tens to hundreds of milliseconds) delays
+ * visibility in RocksDB but never the acknowledgement. */
 typedef void (*store_done_fn)(void *ctx, int status, uint64_t seq);
 
 /* Opens RocksDB in dir/db and the WAL in dir/wal (creating both), replays the WAL from the
