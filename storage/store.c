@@ -135,6 +135,8 @@ struct store {
 
     /* Apply (the apply thread only, and replay before it starts). */
     rocksdb_writebatch_t *batch;
+    uint64_t *pending_drops;      /* CFs of segments trimmed by the batch being built */
+    uint32_t n_pending_drops;
     seglog_buf *recs_scratch;
     store_seg *dropped_scratch;
     bool replaying;
@@ -313,10 +315,9 @@ static void queue_drop(store *st, uint64_t cf_no)
     pthread_mutex_unlock(&st->pool_mu);
 }
 
-/* Applies one durable op as one write batch. */
-static int apply(store *st, uint64_t seq, const store_op *op, seglog_error *err)
+/* Adds one durable op to the pending write batch (st->batch). */
+static int batch_op(store *st, uint64_t seq, const store_op *op, seglog_error *err)
 {
-    rocksdb_writebatch_clear(st->batch);
     switch (op->type) {
     case STORE_OP_CREATE_LOG:
         batch_put_log(st, &op->log);
@@ -378,32 +379,53 @@ static int apply(store *st, uint64_t seq, const store_op *op, seglog_error *err)
         return set_err(err, SEGLOG_ECORRUPT, 0, "storage: unknown op type %u at WAL seq %" PRIu64,
                        op->type, seq);
     }
+    if (op->type == STORE_OP_TRIM)
+        for (uint32_t i = 0; i < op->n_dropped && st->n_pending_drops < STORE_CF_MAX; i++)
+            st->pending_drops[st->n_pending_drops++] = op->dropped[i].cf_no;
+    return SEGLOG_OK;
+}
+
+/* Writes the pending batch (ops up to and including last_seq) to RocksDB, then lets the pool
+ * thread drop the column families of segments it trimmed. */
+static int batch_write(store *st, uint64_t last_seq, seglog_error *err)
+{
     uint8_t a[8];
-    wal_put64(a, seq);
+    wal_put64(a, last_seq);
     rocksdb_writebatch_put_cf(st->batch, st->meta, KEY_APPLIED, 1, (const char *)a, 8);
     char *e = NULL;
     rocksdb_write(st->db, st->wopt, st->batch, &e);
-    if (e)
+    rocksdb_writebatch_clear(st->batch);
+    if (e) {
+        st->n_pending_drops = 0;
         return rocks_err(e, err, "write batch");
-    atomic_store(&st->applied_seq, seq);
-    if (op->type == STORE_OP_TRIM)
-        for (uint32_t i = 0; i < op->n_dropped; i++)
-            queue_drop(st, op->dropped[i].cf_no);
+    }
+    atomic_store(&st->applied_seq, last_seq);
+    for (uint32_t i = 0; i < st->n_pending_drops; i++)
+        queue_drop(st, st->pending_drops[i]);
+    st->n_pending_drops = 0;
     if (!st->replaying)
         wal_kill_point(STORE_KILL_AFTER_BATCH);
     return SEGLOG_OK;
 }
 
+static int decode(store *st, uint8_t type, const void *payload, uint32_t len, store_op *op,
+                  seglog_error *err)
+{
+    return store_op_decode(payload, len, type, op, st->recs_scratch, STORE_RECS_PER_OP_MAX,
+                           st->dropped_scratch, STORE_OPS_MAX_DROPPED, err);
+}
+
+/* Replay: one op, one write batch. */
 static int decode_and_apply(store *st, uint64_t seq, uint8_t type, const void *payload,
                             uint32_t len, seglog_error *err)
 {
     store_op op;
-    int rc = store_op_decode(payload, len, type, &op, st->recs_scratch, STORE_RECS_PER_OP_MAX,
-                             st->dropped_scratch, STORE_OPS_MAX_DROPPED, err);
+    int rc = decode(st, type, payload, len, &op, err);
     if (rc == SEGLOG_OK)
-        rc = apply(st, seq, &op, err);
-    if (!st->replaying && st->opt.applied)
-        st->opt.applied(st->opt.applied_ctx, &op, rc);
+        rc = batch_op(st, seq, &op, err);
+    if (rc == SEGLOG_OK)
+        rc = batch_write(st, seq, err);
+    rocksdb_writebatch_clear(st->batch);
     return rc;
 }
 
@@ -452,34 +474,57 @@ static void op_done(void *ctx, uint64_t seq, int status, const void *payload, ui
     free(p);
 }
 
-/* The apply thread: writes durable ops to RocksDB in WAL order. */
+/* The apply thread: writes durable ops to RocksDB in WAL order, whatever has queued up since the
+ * last write in one write batch (each op's own batch is part of it, so each stays atomic), then
+ * reports each op. Batching matters: one RocksDB write per append costs more than the rest of an
+ * append's path together. */
 static void *apply_main(void *arg)
 {
     store *st = arg;
     pthread_mutex_lock(&st->apply_mu);
     for (;;) {
-        apply_entry *e = st->aq_head;
-        if (!e) {
+        apply_entry *first = st->aq_head;
+        if (!first) {
             if (st->apply_stop)
                 break;
             pthread_cond_wait(&st->apply_cv, &st->apply_mu);
             continue;
         }
+        /* take the whole queue as it is now (bounded by STORE_APPLY_QUEUE_MAX_BYTES) */
+        st->aq_head = st->aq_tail = NULL;
         pthread_mutex_unlock(&st->apply_mu);
+
         seglog_error err = {0};
-        int rc = decode_and_apply(st, e->seq, e->type, e->data, e->len, &err);
+        int rc = SEGLOG_OK;
+        uint64_t last_seq = 0, bytes = 0;
+        for (apply_entry *e = first; e && rc == SEGLOG_OK; e = e->next) {
+            store_op op;
+            rc = decode(st, e->type, e->data, e->len, &op, &err);
+            if (rc == SEGLOG_OK)
+                rc = batch_op(st, e->seq, &op, &err);
+            last_seq = e->seq;
+        }
+        if (rc == SEGLOG_OK)
+            rc = batch_write(st, last_seq, &err);
+        rocksdb_writebatch_clear(st->batch);
+        for (apply_entry *e = first, *next; e; e = next) {
+            next = e->next;
+            store_op op;
+            if (st->opt.applied && decode(st, e->type, e->data, e->len, &op, NULL) == SEGLOG_OK)
+                st->opt.applied(st->opt.applied_ctx, &op, rc);
+            bytes += e->len;
+            free(e);
+        }
         pthread_mutex_lock(&st->apply_mu);
         if (rc != SEGLOG_OK && st->apply_error == 0) {
             st->apply_error = rc;
-            snprintf(st->apply_msg, sizeof st->apply_msg, "storage: applying WAL record %" PRIu64
-                     " failed, writes are refused until reopen: %.160s", e->seq, err.message);
+            snprintf(st->apply_msg, sizeof st->apply_msg,
+                     "storage: applying WAL records up to %" PRIu64
+                     " failed, writes are refused until reopen: %.160s",
+                     last_seq, err.message);
             fprintf(stderr, "seglog: %s\n", st->apply_msg);
         }
-        st->aq_head = e->next;
-        if (!st->aq_head)
-            st->aq_tail = NULL;
-        st->aq_bytes -= e->len;
-        free(e);
+        st->aq_bytes -= bytes;
         pthread_cond_broadcast(&st->apply_cv);
     }
     pthread_mutex_unlock(&st->apply_mu);
@@ -955,6 +1000,7 @@ static void store_free(store *st)
     free(st->cfs);
     free(st->graveyard);
     free(st->drops);
+    free(st->pending_drops);
     free(st->recs_scratch);
     free(st->dropped_scratch);
     pthread_rwlock_destroy(&st->cf_lock);
@@ -1005,11 +1051,13 @@ int store_open(store **out, const char *dir, const store_options *opts, seglog_e
     st->cfs = calloc(STORE_CF_MAX, sizeof *st->cfs);
     st->graveyard = calloc(STORE_CF_MAX, sizeof *st->graveyard);
     st->drops = calloc(STORE_CF_MAX, sizeof *st->drops);
+    st->pending_drops = calloc(STORE_CF_MAX, sizeof *st->pending_drops);
     st->recs_scratch = calloc(STORE_RECS_PER_OP_MAX, sizeof *st->recs_scratch);
     st->dropped_scratch = calloc(STORE_OPS_MAX_DROPPED, sizeof *st->dropped_scratch);
     st->batch = rocksdb_writebatch_create();
     int rc = SEGLOG_OK;
-    if (!st->cfs || !st->graveyard || !st->drops || !st->recs_scratch || !st->dropped_scratch) {
+    if (!st->cfs || !st->graveyard || !st->drops || !st->pending_drops || !st->recs_scratch ||
+        !st->dropped_scratch) {
         rc = set_err(err, SEGLOG_ENOMEM, ENOMEM, "storage: out of memory");
         goto fail;
     }
