@@ -595,7 +595,7 @@ void seglog_options_init(seglog_options *o)
     o->memory_budget_bytes = 256u << 20;
     o->wal_file_size_bytes = WAL_FILE_SIZE_DEFAULT_BYTES;
     o->wal_inflight_groups = WAL_INFLIGHT_GROUPS_DEFAULT;
-    o->cf_pool_target = 8;
+    o->cf_pool_target = 32;
     o->checkpoint_interval_ms = 5000;
 }
 

@@ -67,7 +67,7 @@
 #define STORE_CF_MAX 65536u           /* column families in one store */
 #define STORE_RECS_PER_OP_MAX 65536u  /* records in one append op */
 #define STORE_POOL_TARGET_MAX 256u
-#define STORE_WRITE_BUFFER_MAX_BYTES (64u << 20)
+#define STORE_WRITE_BUFFER_MAX_BYTES (8u << 20) /* per CF: a segment is written briefly, then sealed */
 #define STORE_WAL_ENQUEUE_TIMEOUT_MS 10000u
 #define STORE_APPLY_QUEUE_MAX_BYTES (64u << 20) /* durable ops waiting for RocksDB, at most */
 
@@ -807,10 +807,12 @@ static int open_rocks(store *st, const char *path, seglog_error *err)
     st->dbopt = rocksdb_options_create();
     rocksdb_options_set_create_if_missing(st->dbopt, 1);
     rocksdb_options_set_create_missing_column_families(st->dbopt, 1);
-    rocksdb_options_set_db_write_buffer_size(st->dbopt, (size_t)budget);
+    /* RocksDB flushes the largest memtable once the mutable ones pass this; memtables being
+     * flushed still count against the budget, so trigger at half of it. */
+    rocksdb_options_set_db_write_buffer_size(st->dbopt, (size_t)(budget / 2));
     rocksdb_options_set_write_buffer_size(st->dbopt, (size_t)wbs);
     rocksdb_options_set_arena_block_size(st->dbopt, 256u << 10);
-    rocksdb_options_set_max_write_buffer_number(st->dbopt, 2);
+    rocksdb_options_set_max_write_buffer_number(st->dbopt, 4);
     rocksdb_options_set_compression(st->dbopt, rocksdb_no_compression);
     rocksdb_options_set_max_background_jobs(st->dbopt, 2);
     rocksdb_options_set_keep_log_file_num(st->dbopt, 3);
