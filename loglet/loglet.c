@@ -380,6 +380,26 @@ static int log_insert(seglog *s, log_t *lg)
     return SEGLOG_OK;
 }
 
+/* Fills err for an op that storage failed: what failed, and why (the WAL's errno, file and
+ * offset, or the RocksDB error), not just the code. */
+static void op_failed(seglog *s, int rc, seglog_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void op_failed(seglog *s, int rc, seglog_error *err, const char *fmt, ...)
+{
+    if (!err)
+        return;
+    char what[96], why[SEGLOG_ERROR_MESSAGE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    int os_errno = store_failure(s->st, why, sizeof why);
+    if (os_errno == 0)
+        snprintf(why, sizeof why, "%s", seglog_strerror(rc));
+    set_err(err, rc, os_errno, "loglet: %s failed: %.180s", what, why);
+}
+
 /* ---- completions ------------------------------------------------------------------------------- */
 
 /* What a caller waits on: filled by the completion, on the WAL thread. */
@@ -595,7 +615,7 @@ void seglog_options_init(seglog_options *o)
     o->memory_budget_bytes = 256u << 20;
     o->wal_file_size_bytes = WAL_FILE_SIZE_DEFAULT_BYTES;
     o->wal_inflight_groups = WAL_INFLIGHT_GROUPS_DEFAULT;
-    o->cf_pool_target = 32;
+    o->cf_pool_target = 64;
     o->checkpoint_interval_ms = 5000;
 }
 
@@ -979,8 +999,7 @@ int seglog_log_append_batch(seglog *s, seglog_log_id log, const seglog_buf *recs
         if (rc == SEGLOG_OK) {
             rc = await(&c);
             if (rc != SEGLOG_OK)
-                set_err(err, rc, 0, "loglet: log %" PRIu64 ": append of LSN %" PRIu64
-                        " failed: %s", log, a.first, seglog_strerror(rc));
+                op_failed(s, rc, err, "log %" PRIu64 ": append of LSN %" PRIu64, log, a.first);
             else if (first)
                 *first = a.first;
         }
@@ -1467,8 +1486,7 @@ static int run_chain_op(seglog *s, log_t *lg, chain_ctx *c, bool sealing, seglog
         return rc;
     rc = await(&c->done);
     if (rc != SEGLOG_OK)
-        set_err(err, rc, 0, "loglet: log %" PRIu64 ": chain change failed: %s", lg->id,
-                seglog_strerror(rc));
+        op_failed(s, rc, err, "log %" PRIu64 ": chain change", lg->id);
     return rc;
 }
 

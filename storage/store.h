@@ -126,6 +126,10 @@ void store_cf_return(store *st, uint64_t cf_no);
 
 void store_cf_name(char dst[32], uint64_t cf_no);
 
+/* Why writes are refused, if they are: the WAL's poisoning (with errno, file and offset) or a
+ * failed RocksDB write. Returns 0 if the store is healthy. */
+int store_failure(store *st, char *msg, size_t cap);
+
 typedef struct store_stats {
     uint64_t column_families;
     uint64_t cf_pool;

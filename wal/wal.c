@@ -712,8 +712,10 @@ static void seal_slot(wal *w, wal_slot *s, uint64_t synced_seq)
 static void submit_marker(wal *w, uint64_t durable)
 {
     uint64_t size = w->opt.direct_io ? WAL_BLOCK_BYTES : WAL_FRAME_HEADER_BYTES;
-    if (w->cur_off + size > w->cur_file_size)
+    if (w->cur_off + size > w->cur_file_size) {
+        w->marker_seq = durable; /* no room before the file's end: the next file's frames vouch */
         return;
+    }
     wal_frame pad = {.len = (uint32_t)(size - WAL_FRAME_HEADER_BYTES), .type = WAL_TYPE_PAD};
     memset(w->marker_buf, 0, WAL_BLOCK_BYTES);
     wal_frame_encode_begin(w->marker_buf, &pad, NULL, 0);

@@ -1,0 +1,10 @@
+# conformance.cmake — the conformance suite (/work/shared/CONFORMANCE.md, groups L, C, D, T), one
+# cmocka program per group. Included from the top-level CMakeLists.txt inside the tests section,
+# after seglog_add_test() is defined. The crash and fault cases (D02, D05) skip themselves
+# (exit 77) unless the library is built with -DSEGLOG_KILL_POINTS=ON / -DSEGLOG_FAULT_INJECTION=ON.
+#
+# C05 runs 10 s per variant by default; SEGLOG_C05_SECONDS=n in the environment changes that.
+seglog_add_test(test_conf_l SOURCES tests/test_conf_l.c LABELS conformance TIMEOUT 300)
+seglog_add_test(test_conf_c SOURCES tests/test_conf_c.c LABELS conformance TIMEOUT 600)
+seglog_add_test(test_conf_d SOURCES tests/test_conf_d.c LABELS conformance crash TIMEOUT 900)
+seglog_add_test(test_conf_t SOURCES tests/test_conf_t.c LABELS conformance TIMEOUT 300)
