@@ -1163,14 +1163,15 @@ void store_close(store *st)
 {
     if (!st)
         return;
-    wal_close(st->wal); /* every accepted op is durable (and queued) or failed after this */
-    st->wal = NULL;
-    stop_apply(st);     /* ... and applied after this */
+    /* The checkpointer first: it calls into the WAL, which is closed next. */
     pthread_mutex_lock(&st->ckpt_mu);
     st->ckpt_stop = true;
     pthread_cond_broadcast(&st->ckpt_cv);
     pthread_mutex_unlock(&st->ckpt_mu);
     pthread_join(st->ckpt_thread, NULL);
+    wal_close(st->wal); /* every accepted op is durable (and queued) or failed after this */
+    st->wal = NULL;
+    stop_apply(st);     /* ... and applied after this */
     pthread_mutex_lock(&st->pool_mu);
     st->stop = true;
     pthread_cond_broadcast(&st->pool_cv);

@@ -6,5 +6,11 @@
 # C05 runs 10 s per variant by default; SEGLOG_C05_SECONDS=n in the environment changes that.
 seglog_add_test(test_conf_l SOURCES tests/test_conf_l.c LABELS conformance TIMEOUT 300)
 seglog_add_test(test_conf_c SOURCES tests/test_conf_c.c LABELS conformance TIMEOUT 600)
-seglog_add_test(test_conf_d SOURCES tests/test_conf_d.c LABELS conformance crash TIMEOUT 900)
+# Under a sanitizer, D03 damages every 13th byte / bit of the last record instead of every one
+# (over 2,000 reopens of a store; the normal build does them all).
+if(SEGLOG_SANITIZE)
+  set(_seglog_d_env ENVIRONMENT SEGLOG_D03_STRIDE=13)
+endif()
+seglog_add_test(test_conf_d SOURCES tests/test_conf_d.c LABELS conformance crash TIMEOUT 900
+                ${_seglog_d_env})
 seglog_add_test(test_conf_t SOURCES tests/test_conf_t.c LABELS conformance TIMEOUT 300)

@@ -680,10 +680,15 @@ static void d03_run(conf_fixture *f, d03_damage kind)
     uint64_t t0 = conf_now_ms();
     uint64_t variants = 0;
     uint8_t zeros[4096] = {0};
+    /* every offset and every bit by default; the sanitizer builds take every nth
+     * (SEGLOG_D03_STRIDE, set by tests/conformance.cmake), the normal build covers all */
+    uint32_t stride = conf_env_u32("SEGLOG_D03_STRIDE", 1);
+    if (stride == 0)
+        stride = 1;
     assert_true(end - start <= sizeof zeros);
 
     if (kind == D03_TRUNCATE) {
-        for (uint64_t k = start; k < end; k++) {
+        for (uint64_t k = start; k < end; k += stride) {
             d03_restore(pristine, dir);
             assert_int_equal(truncate(loc.file, (off_t)k), 0);
             d03_expect_kept(dir, "d03", keep, names[kind], k, k == start + 1);
@@ -691,15 +696,19 @@ static void d03_run(conf_fixture *f, d03_damage kind)
         }
     } else if (kind == D03_ZERO) {
         /* (the alignment padding after the payload is zero anyway and outside the checksum) */
-        for (uint64_t k = start; k < start + covered; k++) {
+        for (uint64_t k = start; k < start + covered; k += stride) {
             d03_restore(pristine, dir);
             assert_int_equal(test_pwrite_file(loc.file, zeros, end - k, (off_t)k), 0);
             d03_expect_kept(dir, "d03", keep, names[kind], k, k == start + 7);
             variants++;
         }
     } else {
-        for (uint64_t i = 0; i < covered; i++) {
-            for (int bit = 0; bit < 8; bit++) {
+        for (uint64_t v = 0; v < covered * 8; v++) {
+            uint64_t i = v / 8;
+            int bit = (int)(v % 8);
+            if (v % stride != 0 && !(i == 40 && bit == 2))
+                continue;
+            {
                 d03_restore(pristine, dir);
                 uint8_t b;
                 assert_int_equal(test_pread_file(loc.file, &b, 1, (off_t)(start + i)), 0);
