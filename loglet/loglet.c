@@ -56,7 +56,8 @@
 #include "store.h"
 
 #define LOGLET_RECONFIG_WAIT_MS 10000u  /* longest wait of a chain change for an earlier one */
-#define LOGLET_CF_WAIT_MS 10000u        /* longest wait for a pre-created column family */
+#define LOGLET_CF_WAIT_MS 60000u        /* longest wait for a pre-created column family: creating one
+                                          * can take seconds when RocksDB is busy (sanitizer builds) */
 #define LOGLET_SPACE_WAIT_MS 10000u     /* longest wait for room in the WAL queue */
 #define LOGLET_BATCH_MAX 65536u         /* records in one batch append */
 #define LOGLET_APPLY_WAIT_MS 30000u     /* longest wait of a read for a durable record to be applied */

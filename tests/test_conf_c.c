@@ -802,9 +802,14 @@ static void c05_run(const char *dir, uint32_t n_logs)
     if (reconfigs * 4u < expected)
         fail_msg("only %" PRIu64 " reconfigurations in %u s; the sealers should have made %" PRIu64,
                  reconfigs, seconds, expected);
-    if (max_wait_us >= C05_MAX_WAIT_US)
-        fail_msg("an append waited %.1f ms (appender %u); the bound is 1000 ms",
-                 (double)max_wait_us / 1000.0, max_wait_id);
+    /* The spec's bound, 1 s, holds in the build users run. Sanitizer builds run everything 2-10x
+     * slower on these 2 cores; tests/conformance.cmake gives them a looser bound through
+     * SEGLOG_C05_MAX_WAIT_MS, and the figure above is printed either way. */
+    uint64_t bound_us = (uint64_t)conf_env_u32("SEGLOG_C05_MAX_WAIT_MS", C05_MAX_WAIT_US / 1000u) *
+                        1000u;
+    if (max_wait_us >= bound_us)
+        fail_msg("an append waited %.1f ms (appender %u); the bound is %.0f ms",
+                 (double)max_wait_us / 1000.0, max_wait_id, (double)bound_us / 1000.0);
 
     for (uint32_t i = 0; i < C05_APPENDERS; i++)
         free(ap[i].lsns);
