@@ -110,7 +110,8 @@ struct store {
     uint32_t n_drops;
     uint32_t n_pooled;
     bool stop;
-    atomic_int creating;          /* the pool thread is creating a CF: the apply thread holds off */
+    atomic_int creating;          /* a CF someone waits for is being created: apply holds off */
+    uint32_t cf_waiters;          /* callers waiting in store_cf_take */
     int pool_error;
     char pool_msg[SEGLOG_ERROR_MESSAGE_MAX];
     pthread_t pool_thread;
@@ -621,9 +622,13 @@ static void *pool_main(void *arg)
             store_cf_name(name, cf_no);
             char *e = NULL;
             /* RocksDB creates a CF inside its write thread; with the apply thread writing back to
-             * back it waited behind batch after batch (300-650 ms under C05's load): the apply
-             * thread holds off meanwhile (acknowledgements do not wait for it). */
-            atomic_store(&st->creating, 1);
+             * back it waited behind batch after batch (300-650 ms under C05's load): when a
+             * seal+extend waits for this CF, the apply thread holds off meanwhile
+             * (acknowledgements do not wait for it; readers of new records do). */
+            pthread_mutex_lock(&st->pool_mu);
+            bool urgent = st->cf_waiters > 0; /* not for background refills: readers would lag */
+            pthread_mutex_unlock(&st->pool_mu);
+            atomic_store(&st->creating, urgent ? 1 : 0);
             rocksdb_column_family_handle_t *h =
                 rocksdb_create_column_family(st->db, st->dbopt, name, &e);
             atomic_store(&st->creating, 0);
@@ -678,8 +683,10 @@ int store_cf_take(store *st, uint64_t *cf_no, uint32_t timeout_ms, seglog_error 
             break;
         }
         pthread_cond_broadcast(&st->pool_cv);
-        if (pthread_cond_timedwait(&st->pool_cv, &st->pool_mu, &deadline) == ETIMEDOUT &&
-            st->n_pooled == 0) {
+        st->cf_waiters++;
+        int wrc = pthread_cond_timedwait(&st->pool_cv, &st->pool_mu, &deadline);
+        st->cf_waiters--;
+        if (wrc == ETIMEDOUT && st->n_pooled == 0) {
             rc = set_err(err, SEGLOG_ETIMEDOUT, 0,
                          "storage: no pre-created column family within %u ms (pool target %u)",
                          timeout_ms, st->opt.pub.cf_pool_target);
