@@ -799,7 +799,8 @@ static void c05_run(const char *dir, uint32_t n_logs)
      * a new column family delays the next one (about 90 of 100 happen in the normal build, 50-65
      * under TSan: README.md, "How many live segments") */
     uint64_t expected = (uint64_t)seconds * 1000u / C05_SEAL_PERIOD_MS;
-    if (reconfigs * 4u < expected)
+    uint64_t floor_pct = conf_env_u32("SEGLOG_C05_MIN_RECONFIG_PCT", 25); /* 10 under ASan */
+    if (reconfigs * 100u < expected * floor_pct)
         fail_msg("only %" PRIu64 " reconfigurations in %u s; the sealers should have made %" PRIu64,
                  reconfigs, seconds, expected);
     /* The spec's bound, 1 s, holds in the build users run. Sanitizer builds run everything 2-10x
