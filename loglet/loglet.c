@@ -1266,6 +1266,17 @@ static int read_at(seglog *s, log_t *lg, uint64_t lsn, uint32_t timeout_ms, segl
         int rc = store_read(s->st, cf_no, lsn, &out->payload, &out->len, &out->append_time_us,
                             err);
         if (rc == SEGLOG_OK) {
+            /* A trim between locate and the read may have recycled the CF for another log
+             * (storage/store.c): the trim point is set before the CF can be reused, so a record
+             * read from a CF still ours is one whose LSN is still above it. */
+            pthread_mutex_lock(&lg->tmu);
+            bool trimmed = lsn <= lg->trim_point_t;
+            pthread_mutex_unlock(&lg->tmu);
+            if (trimmed) {
+                free(out->payload);
+                memset(out, 0, sizeof *out);
+                continue;
+            }
             out->kind = SEGLOG_ENTRY_RECORD;
             out->lsn = lsn;
             return SEGLOG_OK;
@@ -1904,6 +1915,9 @@ int seglog_stats_get(seglog *s, seglog_stats *out, seglog_error *err)
     store_stats_get(s->st, &ss);
     out->column_families = ss.column_families;
     out->cf_pool = ss.cf_pool;
+    out->cf_created = ss.cf_created;
+    out->cf_recycled = ss.cf_recycled;
+    out->cf_dropped = ss.cf_dropped;
     out->memory_budget_bytes = ss.memory_budget_bytes;
     out->memtable_bytes = ss.memtable_bytes;
     out->appends = atomic_load(&s->appends);

@@ -30,9 +30,15 @@
  * THE COLUMN FAMILY POOL
  *   Creating a CF costs tens to hundreds of milliseconds and grows with the number of CFs
  *   (DESIGN.md), so a pool thread keeps cf_pool_target CFs created ahead; seal+extend takes one.
+ *   A trim empties the CFs of the segments it trims with a range deletion in its own batch, and
+ *   once the batch is written puts them back into the pool (recycling; beyond twice the target
+ *   they are dropped), so a store whose logs are sealed and trimmed at the same pace creates and
+ *   drops no CF at all. A recycled CF may serve another log whose LSNs overlap the old ones:
+ *   loglet re-checks the trim point after every read (a reader that looked up the segment before
+ *   the trim must not return the new owner's record).
  *   On open every CF that no live segment references is adopted into the pool if it is empty
- *   (created but never used: an orphan of an op that never became durable) and dropped if not
- *   (a trimmed segment's CF whose drop was interrupted). Drops happen on the pool thread.
+ *   (created but never used: an orphan of an op that never became durable; or recycled) and
+ *   dropped if not (its range deletion was lost with the crash). Drops happen on the pool thread.
  *
  * LOCKS
  *   cf_lock (rwlock) guards the CF table. pool_mu guards the pool, the drop queue and the
@@ -115,6 +121,7 @@ struct store {
     int pool_error;
     char pool_msg[SEGLOG_ERROR_MESSAGE_MAX];
     pthread_t pool_thread;
+    uint64_t n_created, n_recycled, n_dropped; /* since open */
 
     /* Checkpointer. */
     pthread_mutex_t ckpt_mu;
@@ -138,7 +145,7 @@ struct store {
     /* Apply (the apply thread only, and replay before it starts). */
     rocksdb_writebatch_t *batch;
     uint64_t *pending_drops;      /* CFs of segments trimmed by the batch being built */
-    uint32_t n_pending_drops;
+    uint32_t n_pending_drops;     /* (emptied by a range deletion in the batch: recycled) */
     seglog_buf *recs_scratch;
     store_seg *dropped_scratch;
     bool replaying;
@@ -364,8 +371,21 @@ static int batch_op(store *st, uint64_t seq, const store_op *op, seglog_error *e
         break;
     case STORE_OP_TRIM:
         batch_put_log(st, &op->log);
-        for (uint32_t i = 0; i < op->n_dropped; i++)
+        for (uint32_t i = 0; i < op->n_dropped; i++) {
             batch_put_seg(st, &op->dropped[i]);
+            /* Empty the CF in this very batch, so that it can serve a new segment as soon as
+             * the batch is written (recycling: see batch_write). Replay repeats it in WAL order,
+             * before any later op that reuses the CF. Marks it dirty: the next checkpoint
+             * flushes the range deletion before the WAL lets this op go. */
+            rocksdb_column_family_handle_t *h = cf_for_write(st, op->dropped[i].cf_no);
+            if (h) {
+                static const uint8_t lo[8] = {0};
+                static const uint8_t hi[9] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                              0xff};
+                rocksdb_writebatch_delete_range_cf(st->batch, h, (const char *)lo, sizeof lo,
+                                                   (const char *)hi, sizeof hi);
+            }
+        }
         if (op->seg.seg_id != 0) {
             rocksdb_column_family_handle_t *h = cf_for_write(st, op->seg.cf_no);
             if (h) {
@@ -387,8 +407,37 @@ static int batch_op(store *st, uint64_t seq, const store_op *op, seglog_error *e
     return SEGLOG_OK;
 }
 
-/* Writes the pending batch (ops up to and including last_seq) to RocksDB, then lets the pool
- * thread drop the column families of segments it trimmed. */
+/* Puts the emptied CF of a trimmed segment back into the pool (it is not referenced by any live
+ * segment any more, and the range deletion that emptied it is written), or, when the pool holds
+ * plenty already, hands it to the pool thread to drop. In steady state (segments sealed, then
+ * trimmed) the store thus neither creates nor drops column families: both persist the options
+ * of every CF inside RocksDB's write thread, which is what makes them slow (DESIGN.md).
+ * During replay nothing is pooled here: sort_out_cfs adopts every empty unreferenced CF. */
+static void recycle_cf(store *st, uint64_t cf_no)
+{
+    if (st->replaying)
+        return;
+    pthread_mutex_lock(&st->pool_mu);
+    bool keep = st->n_pooled < 2u * st->opt.pub.cf_pool_target;
+    if (keep) {
+        pthread_rwlock_wrlock(&st->cf_lock);
+        long i = cf_find(st, cf_no);
+        keep = i >= 0 && !st->cfs[i].pooled;
+        if (keep) {
+            st->cfs[i].pooled = true;
+            st->n_pooled++;
+            st->n_recycled++;
+        }
+        pthread_rwlock_unlock(&st->cf_lock);
+        pthread_cond_broadcast(&st->pool_cv);
+    }
+    pthread_mutex_unlock(&st->pool_mu);
+    if (!keep)
+        queue_drop(st, cf_no);
+}
+
+/* Writes the pending batch (ops up to and including last_seq) to RocksDB, then recycles (or
+ * drops) the column families of the segments it trimmed. */
 static int batch_write(store *st, uint64_t last_seq, seglog_error *err)
 {
     uint8_t a[8];
@@ -403,7 +452,7 @@ static int batch_write(store *st, uint64_t last_seq, seglog_error *err)
     }
     atomic_store(&st->applied_seq, last_seq);
     for (uint32_t i = 0; i < st->n_pending_drops; i++)
-        queue_drop(st, st->pending_drops[i]);
+        recycle_cf(st, st->pending_drops[i]);
     st->n_pending_drops = 0;
     if (!st->replaying)
         wal_kill_point(STORE_KILL_AFTER_BATCH);
@@ -606,6 +655,9 @@ static void *pool_main(void *arg)
             if (h) {
                 char *e = NULL;
                 rocksdb_drop_column_family(st->db, h, &e);
+                pthread_mutex_lock(&st->pool_mu);
+                st->n_dropped++;
+                pthread_mutex_unlock(&st->pool_mu);
                 if (e) {
                     seglog_error err;
                     rocks_err(e, &err, "drop column family");
@@ -650,6 +702,7 @@ static void *pool_main(void *arg)
             pthread_mutex_lock(&st->pool_mu);
             if (rc == SEGLOG_OK) {
                 st->n_pooled++;
+                st->n_created++;
             } else {
                 st->pool_error = rc;
                 snprintf(st->pool_msg, sizeof st->pool_msg, "%s", err.message);
@@ -715,7 +768,7 @@ void store_cf_return(store *st, uint64_t cf_no)
     pthread_mutex_lock(&st->pool_mu);
     pthread_rwlock_wrlock(&st->cf_lock);
     long i = cf_find(st, cf_no);
-    if (i >= 0 && !st->cfs[i].pooled && !st->cfs[i].dirty) {
+    if (i >= 0 && !st->cfs[i].pooled) {
         st->cfs[i].pooled = true;
         st->n_pooled++;
     }
@@ -979,7 +1032,7 @@ static int sort_out_cfs(store *st, seglog_error *err)
         rocksdb_iter_seek_to_first(ci);
         bool empty = !rocksdb_iter_valid(ci);
         rocksdb_iter_destroy(ci);
-        if (empty) {
+        if (empty && st->n_pooled < 2u * st->opt.pub.cf_pool_target) {
             st->cfs[i].pooled = true;
             st->n_pooled++;
         } else {
@@ -1322,6 +1375,9 @@ void store_stats_get(store *st, store_stats *out)
         out->memtable_bytes += v;
     pthread_mutex_lock(&st->pool_mu);
     out->cf_pool = st->n_pooled;
+    out->cf_created = st->n_created;
+    out->cf_recycled = st->n_recycled;
+    out->cf_dropped = st->n_dropped;
     pthread_mutex_unlock(&st->pool_mu);
     out->memory_budget_bytes = st->opt.pub.memory_budget_bytes;
     out->applied_seq = atomic_load(&st->applied_seq);

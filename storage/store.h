@@ -133,6 +133,9 @@ int store_failure(store *st, char *msg, size_t cap);
 typedef struct store_stats {
     uint64_t column_families;
     uint64_t cf_pool;
+    uint64_t cf_created;  /* since open, by the pool thread */
+    uint64_t cf_recycled; /* since open: trimmed segments' CFs emptied and pooled again */
+    uint64_t cf_dropped;  /* since open */
     uint64_t memory_budget_bytes;
     uint64_t memtable_bytes;
     uint64_t applied_seq;
