@@ -1083,6 +1083,7 @@ int seglog_log_append_async(seglog *s, seglog_log_id log, const seglog_buf *recs
 /* Retries parked appends on every chain change, fails them at their deadline. */
 static void *park_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "seglog-park");
     seglog *s = arg;
     pthread_mutex_lock(&s->park_mu);
     uint64_t seen = s->park_epoch;

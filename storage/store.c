@@ -531,6 +531,7 @@ static void op_done(void *ctx, uint64_t seq, int status, const void *payload, ui
  * append's path together. */
 static void *apply_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "seglog-apply");
     store *st = arg;
     pthread_mutex_lock(&st->apply_mu);
     for (;;) {
@@ -634,6 +635,7 @@ int store_wait_space(store *st, uint32_t bytes, uint32_t timeout_ms, seglog_erro
 
 static void *pool_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "seglog-cfpool");
     store *st = arg;
     pthread_mutex_lock(&st->pool_mu);
     while (!st->stop) {
@@ -831,6 +833,7 @@ static int checkpoint_now(store *st, seglog_error *err)
 
 static void *ckpt_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "seglog-ckpt");
     store *st = arg;
     pthread_mutex_lock(&st->ckpt_mu);
     while (!st->ckpt_stop) {

@@ -499,6 +499,7 @@ static int remove_file(wal *w, uint64_t file_no, seglog_error *err)
 
 static void *prep_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "seglog-walprep");
     wal *w = arg;
     pthread_mutex_lock(&w->prep_mu);
     while (!w->prep_stop) {
@@ -956,6 +957,7 @@ static bool work_pending_locked(const wal *w)
 
 static void *wal_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "seglog-wal");
     wal *w = arg;
     arm_event(w);
     io_uring_submit(&w->ring);
