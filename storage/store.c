@@ -8,8 +8,10 @@
  *
  * THE PATH OF AN OPERATION
  *   store_submit encodes the op (header + payloads gathered, one copy) into the WAL without ever
- *   waiting. When the WAL reports it durable (on the WAL thread, in WAL order), the caller's
- *   callback runs at once (the acknowledgement) and the op is copied to the apply queue (bounded:
+ *   waiting. When the WAL reports it durable (on the WAL thread, in WAL order), the op is copied
+ *   out of the WAL's buffer, the caller's callback runs at once (the acknowledgement, with the
+ *   copy as a store_pending its readers may use until it is applied) and the copy joins the apply
+ *   queue (bounded:
  *   STORE_APPLY_QUEUE_MAX_BYTES; beyond it the WAL thread waits, which is backpressure). The apply
  *   thread writes each op to RocksDB as ONE write batch with RocksDB's own WAL disabled: records
  *   into the segment's CF, the segment's and the log's metadata as absolute values, and the
@@ -134,9 +136,10 @@ struct store {
     /* The apply queue: durable ops waiting for RocksDB, oldest first. */
     pthread_mutex_t apply_mu;
     pthread_cond_t apply_cv;      /* apply thread: work; WAL thread: room */
-    struct apply_entry *aq_head, *aq_tail;
+    struct store_pending *aq_head, *aq_tail;
     uint64_t aq_bytes;
     bool apply_stop;
+    bool apply_paused;            /* tests: store_pause_apply */
     int apply_error;              /* a RocksDB write failed: writes are refused */
     char apply_msg[SEGLOG_ERROR_MESSAGE_MAX];
     pthread_t apply_thread;
@@ -158,13 +161,31 @@ typedef struct pending {
     uint8_t type; /* the WAL record type, which the WAL does not hand back */
 } pending;
 
-typedef struct apply_entry {
-    struct apply_entry *next;
+typedef struct store_pending {
+    struct store_pending *next;
     uint64_t seq;
     uint32_t len;
     uint8_t type;
     uint8_t data[]; /* the op as written to the WAL */
 } apply_entry;
+
+int store_pending_read(const store_pending *pend, uint64_t lsn, void **payload, size_t *len,
+                       uint64_t *time_us)
+{
+    const uint8_t *data;
+    uint32_t dlen;
+    if (pend->type != STORE_OP_APPEND ||
+        store_op_record(pend->data, pend->len, lsn, &data, &dlen, time_us) != SEGLOG_OK)
+        return SEGLOG_ENOTFOUND;
+    void *copy = malloc(dlen ? dlen : 1);
+    if (!copy)
+        return SEGLOG_ENOMEM;
+    if (dlen)
+        memcpy(copy, data, dlen);
+    *payload = copy;
+    *len = dlen;
+    return SEGLOG_OK;
+}
 
 /* ---- errors ---------------------------------------------------------------------------------- */
 
@@ -507,6 +528,9 @@ static void op_done(void *ctx, uint64_t seq, int status, const void *payload, ui
             e->len = len;
             e->type = p->type;
             memcpy(e->data, payload, len);
+            /* the acknowledgement first: the caller indexes e for its readers before the apply
+             * thread can see (and later free) it */
+            p->done(p->ctx, status, seq, e);
             pthread_mutex_lock(&st->apply_mu);
             while (st->aq_bytes + len > STORE_APPLY_QUEUE_MAX_BYTES && st->aq_head &&
                    st->apply_error == 0)
@@ -519,9 +543,11 @@ static void op_done(void *ctx, uint64_t seq, int status, const void *payload, ui
             st->aq_bytes += len;
             pthread_cond_broadcast(&st->apply_cv);
             pthread_mutex_unlock(&st->apply_mu);
+            free(p);
+            return;
         }
     }
-    p->done(p->ctx, status, seq);
+    p->done(p->ctx, status, seq, NULL);
     free(p);
 }
 
@@ -536,8 +562,9 @@ static void *apply_main(void *arg)
     pthread_mutex_lock(&st->apply_mu);
     for (;;) {
         apply_entry *first = st->aq_head;
-        if (!first || (atomic_load(&st->creating) && !st->apply_stop &&
-                       st->aq_bytes < STORE_APPLY_QUEUE_MAX_BYTES / 2)) {
+        if (!first || (st->apply_paused && !st->apply_stop) ||
+            (atomic_load(&st->creating) && !st->apply_stop &&
+             st->aq_bytes < STORE_APPLY_QUEUE_MAX_BYTES / 2)) {
             if (!first && st->apply_stop)
                 break;
             pthread_cond_wait(&st->apply_cv, &st->apply_mu);
@@ -1341,6 +1368,14 @@ int store_read(store *st, uint64_t cf_no, uint64_t lsn, void **payload, size_t *
     memcpy(*payload, v + 8, *len);
     rocksdb_free(v);
     return SEGLOG_OK;
+}
+
+void store_pause_apply(store *st, bool pause)
+{
+    pthread_mutex_lock(&st->apply_mu);
+    st->apply_paused = pause;
+    pthread_cond_broadcast(&st->apply_cv);
+    pthread_mutex_unlock(&st->apply_mu);
 }
 
 int store_failure(store *st, char *msg, size_t cap)

@@ -89,11 +89,21 @@ typedef struct store_options {
     void *applied_ctx;
 } store_options;
 
-/* Called on the WAL thread, in WAL order, once the op is durable (SEGLOG_OK) or has failed. It
- * reaches RocksDB later, on the apply thread (store_applied_fn): a RocksDB stall (a column family
- * being created holds RocksDB's write thread for tens to hundreds of milliseconds) delays
- * visibility in RocksDB but never the acknowledgement. */
-typedef void (*store_done_fn)(void *ctx, int status, uint64_t seq);
+/* A durable op on its way to RocksDB. Its records can be read (store_pending_read) from the
+ * moment store_done_fn hands it over until store_applied_fn has returned for the same op. */
+typedef struct store_pending store_pending;
+
+/* Called on the WAL thread, in WAL order, once the op is durable (SEGLOG_OK) or has failed, before
+ * the apply thread can see it. It reaches RocksDB later, on the apply thread (store_applied_fn): a
+ * RocksDB stall (a column family being created holds RocksDB's write thread for tens to hundreds
+ * of milliseconds) delays visibility in RocksDB but never the acknowledgement; and readers need
+ * not wait for it either: pend (NULL if the op failed) serves the op's records meanwhile. */
+typedef void (*store_done_fn)(void *ctx, int status, uint64_t seq, const store_pending *pend);
+
+/* Copies record lsn of a pending APPEND op (malloc'ed: free()). SEGLOG_ENOTFOUND if the op does
+ * not hold lsn. */
+int store_pending_read(const store_pending *pend, uint64_t lsn, void **payload, size_t *len,
+                       uint64_t *time_us);
 
 /* Opens RocksDB in dir/db and the WAL in dir/wal (creating both), replays the WAL from the
  * checkpoint, adopts or drops unreferenced column families, starts the pool and checkpoint threads. */
@@ -126,6 +136,9 @@ void store_cf_return(store *st, uint64_t cf_no);
 
 void store_cf_name(char dst[32], uint64_t cf_no);
 
+/* Tests only: holds the apply thread (ops stay durable but out of RocksDB) until resumed. */
+void store_pause_apply(store *st, bool pause);
+
 /* Why writes are refused, if they are: the WAL's poisoning (with errno, file and offset) or a
  * failed RocksDB write. Returns 0 if the store is healthy. */
 int store_failure(store *st, char *msg, size_t cap);
@@ -151,6 +164,9 @@ void store_op_encode(const store_op *op, uint8_t *dst);
 /* The part before the payloads (so that payloads can be gathered without a copy). */
 uint32_t store_op_head_size(const store_op *op);
 uint32_t store_op_encode_head(const store_op *op, uint8_t *dst);
+/* Record lsn of an encoded APPEND op, without decoding the rest: a pointer into src. */
+int store_op_record(const uint8_t *src, uint32_t len, uint64_t lsn, const uint8_t **data,
+                    uint32_t *dlen, uint64_t *time_us);
 int store_op_decode(const uint8_t *src, uint32_t len, uint8_t type, store_op *op,
                     seglog_buf *recs_scratch, uint32_t recs_cap, store_seg *dropped_scratch,
                     uint32_t dropped_cap, seglog_error *err);

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "seglog.h"
+#include "seglog_internal.h"
 #include "store.h"
 
 typedef struct fixture {
@@ -419,6 +420,51 @@ static void test_store_recovery_of_each_op_type(void **state)
     check_recovery(f->dir, "recycle", wl_recycle);
 }
 
+/* Acknowledged records are readable at once, before the apply thread writes them to RocksDB:
+ * point reads, a reader following the tail, across a seal+extend, and after the apply resumes. */
+static void test_store_durable_records_readable_before_apply(void **state)
+{
+    fixture *f = *state;
+    seglog *s = NULL;
+    seglog_error err = {0};
+    assert_int_equal(seglog_open(&s, f->dir, NULL, &err), SEGLOG_OK);
+    assert_int_equal(seglog_log_create(s, 1, &err), SEGLOG_OK);
+    seglog_reader *r = NULL;
+    assert_int_equal(seglog_reader_open(&r, s, 1, SEGLOG_LSN_OLDEST, SEGLOG_LSN_MAX, &err),
+                     SEGLOG_OK);
+    seglog_pause_apply(s, true);
+    append_n(s, 1, 10, "p");
+    seglog_buf batch[3] = {{"b0", 2}, {"", 0}, {"b2", 2}};
+    seglog_lsn first = 0;
+    assert_int_equal(seglog_log_append_batch(s, 1, batch, 3, NULL, &first, &err), SEGLOG_OK);
+    assert_int_equal(first, 11);
+    assert_int_equal(seglog_log_seal_and_extend(s, 1, 0, NULL, &err), SEGLOG_OK);
+    append_n(s, 1, 2, "q");
+    const char *want[] = {"p-0", "p-1", "p-2", "p-3", "p-4", "p-5", "p-6", "p-7",
+                          "p-8", "p-9", "b0",  "",    "b2",  "q-0", "q-1"};
+    for (int pass = 0; pass < 2; pass++) {
+        for (seglog_lsn l = 1; l <= 15; l++) {
+            seglog_entry e;
+            assert_int_equal(seglog_log_read(s, 1, l, 0, &e, &err), SEGLOG_OK);
+            assert_int_equal(e.kind, SEGLOG_ENTRY_RECORD);
+            assert_int_equal(e.lsn, l);
+            assert_int_equal(e.len, strlen(want[l - 1]));
+            assert_memory_equal(e.payload, want[l - 1], e.len);
+            assert_true(e.append_time_us > 0);
+            seglog_entry_fini(&e);
+            if (pass == 0) {
+                assert_int_equal(seglog_reader_next(r, 0, &e, &err), SEGLOG_OK);
+                assert_int_equal(e.lsn, l);
+                assert_int_equal(e.len, strlen(want[l - 1]));
+                assert_memory_equal(e.payload, want[l - 1], e.len); /* the reader owns it */
+            }
+        }
+        seglog_pause_apply(s, false); /* pass 2 reads them from RocksDB (or still pending) */
+    }
+    seglog_reader_close(r);
+    seglog_close(s);
+}
+
 /* Trimmed segments' column families serve new segments: no creation per seal+extend, and a
  * record read after the round-trip belongs to its own log (a recycled CF held the other log's
  * overlapping LSNs before). */
@@ -518,6 +564,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_store_recovery_of_each_op_type, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_second_open_is_busy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_trim_recycles_column_families, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_durable_records_readable_before_apply, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
