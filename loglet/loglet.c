@@ -1275,8 +1275,32 @@ static int locate(log_t *lg, uint64_t lsn, seglog_entry *out, uint64_t *cf_no)
 }
 
 /* Reads lsn, waiting up to timeout_ms for it to become durable. */
+/* Reads lsn from RocksDB: through the reader's cursor when there is one (*itp: kept across
+ * calls, reopened when it leaves the segment or reaches the end of what it sees), else by a
+ * point lookup. */
+static int read_stored(seglog *s, uint64_t cf_no, uint64_t lsn, store_iter **itp,
+                       seglog_entry *out, seglog_error *err)
+{
+    if (itp) {
+        int rc = SEGLOG_ENOTFOUND;
+        if (*itp && store_iter_cf(*itp) == cf_no)
+            rc = store_iter_read(*itp, lsn, &out->payload, &out->len, &out->append_time_us, err);
+        if (rc != SEGLOG_ENOTFOUND)
+            return rc;
+        store_iter_close(s->st, *itp);
+        *itp = NULL;
+        rc = store_iter_open(s->st, cf_no, lsn, itp, err);
+        if (rc == SEGLOG_OK)
+            return store_iter_read(*itp, lsn, &out->payload, &out->len, &out->append_time_us,
+                                   err);
+        if (rc != SEGLOG_ENOTFOUND)
+            return rc;
+    }
+    return store_read(s->st, cf_no, lsn, &out->payload, &out->len, &out->append_time_us, err);
+}
+
 static int read_at(seglog *s, log_t *lg, uint64_t lsn, uint32_t timeout_ms, seglog_entry *out,
-                   seglog_error *err)
+                   store_iter **itp, seglog_error *err)
 {
     memset(out, 0, sizeof *out);
     if (lsn == SEGLOG_LSN_INVALID)
@@ -1346,8 +1370,7 @@ static int read_at(seglog *s, log_t *lg, uint64_t lsn, uint32_t timeout_ms, segl
         if (where < 0)
             return set_err(err, SEGLOG_ECORRUPT, 0,
                            "loglet: log %" PRIu64 ": no segment holds LSN %" PRIu64, lg->id, lsn);
-        int rc = store_read(s->st, cf_no, lsn, &out->payload, &out->len, &out->append_time_us,
-                            err);
+        int rc = read_stored(s, cf_no, lsn, itp, out, err);
         if (rc == SEGLOG_OK) {
             /* A trim between locate and the read may have recycled the CF for another log
              * (storage/store.c): the trim point is set before the CF can be reused, so a record
@@ -1380,7 +1403,7 @@ int seglog_log_read(seglog *s, seglog_log_id log, seglog_lsn lsn, uint32_t timeo
     if (rc != SEGLOG_OK)
         return rc;
     log_t *lg = find_log(s, log);
-    rc = lg ? read_at(s, lg, lsn, timeout_ms, out, err) : no_log(err, log);
+    rc = lg ? read_at(s, lg, lsn, timeout_ms, out, NULL, err) : no_log(err, log);
     leave(s);
     return rc;
 }
@@ -1391,6 +1414,7 @@ struct seglog_reader {
     uint64_t pos;
     uint64_t to;
     seglog_entry cur;
+    store_iter *it; /* the cursor in the segment being read, if any */
 };
 
 int seglog_reader_open(seglog_reader **out, seglog *s, seglog_log_id log, seglog_lsn from,
@@ -1426,7 +1450,7 @@ int seglog_reader_next(seglog_reader *r, uint32_t timeout_ms, seglog_entry *out,
     int rc = enter(r->s, err);
     if (rc != SEGLOG_OK)
         return rc;
-    rc = read_at(r->s, r->lg, r->pos, timeout_ms, &r->cur, err);
+    rc = read_at(r->s, r->lg, r->pos, timeout_ms, &r->cur, &r->it, err);
     leave(r->s);
     if (rc == SEGLOG_ENOTFOUND && timeout_ms == 0) /* a stream reports "nothing yet" as a timeout */
         rc = set_err(err, SEGLOG_ETIMEDOUT, 0,
@@ -1450,6 +1474,17 @@ void seglog_reader_close(seglog_reader *r)
     if (!r)
         return;
     seglog_entry_fini(&r->cur);
+    if (r->it) {
+        seglog_error err;
+        if (enter(r->s, &err) == SEGLOG_OK) {
+            store_iter_close(r->s->st, r->it);
+            leave(r->s);
+        } else { /* shut down: once shutdown is over, store_close has destroyed the cursor */
+            pthread_mutex_lock(&r->s->close_mu);
+            store_iter_close(NULL, r->it);
+            pthread_mutex_unlock(&r->s->close_mu);
+        }
+    }
     free(r);
 }
 

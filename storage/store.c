@@ -125,6 +125,10 @@ struct store {
     pthread_t pool_thread;
     uint64_t n_created, n_recycled, n_dropped; /* since open */
 
+    /* Readers' cursors (store_iter), destroyed by store_close if still open. */
+    pthread_mutex_t iter_mu;
+    struct store_iter *iters;
+
     /* Checkpointer. */
     pthread_mutex_t ckpt_mu;
     pthread_cond_t ckpt_cv;
@@ -1111,6 +1115,7 @@ static void store_free(store *st)
     pthread_mutex_destroy(&st->ckpt_mu);
     pthread_cond_destroy(&st->ckpt_cv);
     pthread_mutex_destroy(&st->apply_mu);
+    pthread_mutex_destroy(&st->iter_mu);
     pthread_cond_destroy(&st->apply_cv);
     free(st);
 }
@@ -1147,6 +1152,7 @@ int store_open(store **out, const char *dir, const store_options *opts, seglog_e
     pthread_mutex_init(&st->ckpt_mu, NULL);
     pthread_cond_init(&st->ckpt_cv, NULL);
     pthread_mutex_init(&st->apply_mu, NULL);
+    pthread_mutex_init(&st->iter_mu, NULL);
     pthread_cond_init(&st->apply_cv, NULL);
     st->next_cf_no = 1;
     st->lock_fd = -1;
@@ -1249,6 +1255,122 @@ fail:
     return rc;
 }
 
+struct store_iter {
+    struct store_iter *prev, *next;
+    rocksdb_iterator_t *it; /* NULL once store_close destroyed it */
+    uint64_t cf_no;
+};
+
+int store_iter_open(store *st, uint64_t cf_no, uint64_t lsn, store_iter **out, seglog_error *err)
+{
+    store_iter *si = calloc(1, sizeof *si);
+    if (!si)
+        return set_err(err, SEGLOG_ENOMEM, ENOMEM, "storage: out of memory");
+    si->cf_no = cf_no;
+    pthread_rwlock_rdlock(&st->cf_lock);
+    long i = cf_find(st, cf_no);
+    if (i >= 0) /* a dropped CF's handle stays valid until close (graveyard), and its data with
+                 * the iterator */
+        si->it = rocksdb_create_iterator_cf(st->db, st->ropt, st->cfs[i].h);
+    pthread_rwlock_unlock(&st->cf_lock);
+    if (!si->it) {
+        free(si);
+        return set_err(err, SEGLOG_ENOTFOUND, 0, "storage: column family %" PRIu64 " is gone",
+                       cf_no);
+    }
+    uint8_t k[8];
+    put_be64(k, lsn);
+    rocksdb_iter_seek(si->it, (const char *)k, sizeof k);
+    pthread_mutex_lock(&st->iter_mu);
+    si->next = st->iters;
+    if (st->iters)
+        st->iters->prev = si;
+    st->iters = si;
+    pthread_mutex_unlock(&st->iter_mu);
+    *out = si;
+    return SEGLOG_OK;
+}
+
+uint64_t store_iter_cf(const store_iter *it)
+{
+    return it->cf_no;
+}
+
+int store_iter_read(store_iter *si, uint64_t lsn, void **payload, size_t *len, uint64_t *time_us,
+                    seglog_error *err)
+{
+    for (int seeks = 0; si->it && seeks < 2; seeks++) {
+        if (!rocksdb_iter_valid(si->it)) {
+            char *e = NULL;
+            rocksdb_iter_get_error(si->it, &e);
+            int rc = rocks_err(e, err, "read records");
+            return rc != SEGLOG_OK ? rc
+                                   : set_err(err, SEGLOG_ENOTFOUND, 0,
+                                             "storage: no record %" PRIu64 " (yet)", lsn);
+        }
+        size_t klen = 0, vlen = 0;
+        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(si->it, &klen);
+        if (klen != 8)
+            return set_err(err, SEGLOG_ECORRUPT, 0, "storage: record key of %zu bytes", klen);
+        uint64_t at = get_be64(k);
+        if (at > lsn)
+            break;
+        if (at < lsn) { /* the caller skipped ahead (a trim): reposition */
+            uint8_t want[8];
+            put_be64(want, lsn);
+            rocksdb_iter_seek(si->it, (const char *)want, sizeof want);
+            continue;
+        }
+        const char *v = rocksdb_iter_value(si->it, &vlen);
+        if (vlen < 8)
+            return set_err(err, SEGLOG_ECORRUPT, 0,
+                           "storage: record %" PRIu64 " value of %zu bytes", lsn, vlen);
+        *time_us = wal_get64((const uint8_t *)v);
+        *len = vlen - 8;
+        *payload = malloc(*len ? *len : 1);
+        if (!*payload)
+            return set_err(err, SEGLOG_ENOMEM, ENOMEM, "storage: out of memory");
+        memcpy(*payload, v + 8, *len);
+        rocksdb_iter_next(si->it);
+        return SEGLOG_OK;
+    }
+    return set_err(err, SEGLOG_ENOTFOUND, 0, "storage: no record %" PRIu64, lsn);
+}
+
+void store_iter_close(store *st, store_iter *si)
+{
+    if (!si)
+        return;
+    if (st) {
+        pthread_mutex_lock(&st->iter_mu);
+        if (si->prev)
+            si->prev->next = si->next;
+        else if (st->iters == si)
+            st->iters = si->next;
+        if (si->next)
+            si->next->prev = si->prev;
+        if (si->it)
+            rocksdb_iter_destroy(si->it);
+        pthread_mutex_unlock(&st->iter_mu);
+    }
+    free(si);
+}
+
+/* Destroys the cursors readers left open (before RocksDB closes); their owners free them. */
+static void close_iters(store *st)
+{
+    pthread_mutex_lock(&st->iter_mu);
+    for (store_iter *si = st->iters, *next; si; si = next) {
+        next = si->next;
+        if (si->it)
+            rocksdb_iter_destroy(si->it);
+        si->it = NULL;
+        si->prev = si->next = NULL;
+    }
+    st->iters = NULL;
+    pthread_mutex_unlock(&st->iter_mu);
+}
+
 void store_close(store *st)
 {
     if (!st)
@@ -1270,6 +1392,7 @@ void store_close(store *st)
     seglog_error err = {0};
     if (checkpoint_now(st, &err) != SEGLOG_OK)
         fprintf(stderr, "seglog: final checkpoint failed: %s\n", err.message);
+    close_iters(st);
     store_free(st);
 }
 

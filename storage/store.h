@@ -129,6 +129,19 @@ int store_load(store *st, store_log_fn fn, void *ctx, seglog_error *err);
 int store_read(store *st, uint64_t cf_no, uint64_t lsn, void **payload, size_t *len,
                uint64_t *time_us, seglog_error *err);
 
+/* A forward cursor over one segment's column family, for readers going through it in LSN order:
+ * one iterator step per record instead of a point lookup. It sees what was applied when it was
+ * opened. store_close destroys every cursor still open (their owners then only free them with
+ * store_iter_close(NULL, it)). */
+typedef struct store_iter store_iter;
+int store_iter_open(store *st, uint64_t cf_no, uint64_t lsn, store_iter **out, seglog_error *err);
+uint64_t store_iter_cf(const store_iter *it);
+/* Record lsn if the cursor has it (then steps past it); SEGLOG_ENOTFOUND if it does not (past
+ * the end of what it sees: open a new one). Same output as store_read. */
+int store_iter_read(store_iter *it, uint64_t lsn, void **payload, size_t *len, uint64_t *time_us,
+                    seglog_error *err);
+void store_iter_close(store *st, store_iter *it);
+
 /* Takes a pre-created column family for a new segment, waiting up to timeout_ms for the pool. */
 int store_cf_take(store *st, uint64_t *cf_no, uint32_t timeout_ms, seglog_error *err);
 /* Returns an unused one (an op that was never submitted). */

@@ -465,6 +465,53 @@ static void test_store_durable_records_readable_before_apply(void **state)
     seglog_close(s);
 }
 
+/* A reader keeps a RocksDB cursor in the segment it reads; one still open at shutdown is
+ * destroyed with the store, and closing the reader afterwards is safe (ASan checks the rest).
+ * The cursor follows records applied after it was opened, across segments and a trim. */
+static void test_store_reader_cursor_lifetime(void **state)
+{
+    fixture *f = *state;
+    seglog *s = NULL;
+    seglog_error err = {0};
+    assert_int_equal(seglog_open(&s, f->dir, NULL, &err), SEGLOG_OK);
+    assert_int_equal(seglog_log_create(s, 1, &err), SEGLOG_OK);
+    append_n(s, 1, 6, "a");
+    seglog_reader *r = NULL, *r2 = NULL;
+    assert_int_equal(seglog_reader_open(&r, s, 1, 1, SEGLOG_LSN_MAX, &err), SEGLOG_OK);
+    assert_int_equal(seglog_reader_open(&r2, s, 1, 1, SEGLOG_LSN_MAX, &err), SEGLOG_OK);
+    seglog_entry e;
+    for (seglog_lsn l = 1; l <= 3; l++) {
+        assert_int_equal(seglog_reader_next(r, 1000, &e, &err), SEGLOG_OK);
+        assert_int_equal(e.lsn, l);
+    }
+    append_n(s, 1, 2, "b"); /* after the cursor was opened */
+    assert_int_equal(seglog_log_seal_and_extend(s, 1, 0, NULL, &err), SEGLOG_OK);
+    append_n(s, 1, 2, "c");
+    const char *want[] = {"a-3", "a-4", "a-5", "b-0", "b-1", "c-0", "c-1"};
+    for (seglog_lsn l = 4; l <= 10; l++) {
+        assert_int_equal(seglog_reader_next(r, 1000, &e, &err), SEGLOG_OK);
+        assert_int_equal(e.kind, SEGLOG_ENTRY_RECORD);
+        assert_int_equal(e.lsn, l);
+        assert_int_equal(e.len, strlen(want[l - 4]));
+        assert_memory_equal(e.payload, want[l - 4], e.len);
+    }
+    /* r2 has a cursor in the first segment; a trim removes it under the reader */
+    assert_int_equal(seglog_reader_next(r2, 1000, &e, &err), SEGLOG_OK);
+    assert_int_equal(e.lsn, 1);
+    assert_int_equal(seglog_log_trim(s, 1, 8, NULL, &err), SEGLOG_OK);
+    assert_int_equal(seglog_reader_next(r2, 1000, &e, &err), SEGLOG_OK);
+    assert_int_equal(e.kind, SEGLOG_ENTRY_TRIM_GAP);
+    assert_int_equal(e.gap_to, 8);
+    assert_int_equal(seglog_reader_next(r2, 1000, &e, &err), SEGLOG_OK);
+    assert_int_equal(e.lsn, 9);
+    assert_memory_equal(e.payload, "c-0", 3);
+    seglog_reader_close(r2);
+    seglog_shutdown(s);
+    assert_int_equal(seglog_reader_next(r, 0, &e, &err), SEGLOG_ESHUTDOWN);
+    seglog_reader_close(r);
+    seglog_close(s);
+}
+
 /* Trimmed segments' column families serve new segments: no creation per seal+extend, and a
  * record read after the round-trip belongs to its own log (a recycled CF held the other log's
  * overlapping LSNs before). */
@@ -567,6 +614,7 @@ int main(int argc, char **argv)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store_durable_records_readable_before_apply, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_store_reader_cursor_lifetime, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
