@@ -1328,6 +1328,34 @@ int wal_scan_dir(const char *dir, uint64_t from_seq, wal_replay_fn replay, void 
     return rc;
 }
 
+int wal_scan_dir_files(const char *dir, uint64_t from_seq, wal_replay_fn replay, void *replay_ctx,
+                       wal_scan_report *report, wal_file_info *files, uint32_t cap,
+                       uint32_t *n_files, seglog_error *err)
+{
+    wal_scan_report local;
+    wal_scan_report *rep = report ? report : &local;
+    memset(rep, 0, sizeof *rep);
+    *n_files = 0;
+    int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd < 0)
+        return set_err(err, SEGLOG_EIO, errno, "wal: cannot open directory %s: %s", dir,
+                       strerror(errno));
+    scan sc = {0};
+    int rc = scan_list(dir_fd, dir, false, &sc, err);
+    if (rc == SEGLOG_OK)
+        rc = scan_walk(&sc, dir, from_seq, replay, replay_ctx, rep, err);
+    *n_files = sc.n;
+    for (uint32_t i = 0; i < sc.n && i < cap; i++)
+        files[i] = (wal_file_info){.file_no = sc.files[i].file_no,
+                                   .size_bytes = sc.files[i].size,
+                                   .first_seq = sc.files[i].first_seq,
+                                   .records = sc.files[i].records,
+                                   .header_rc = sc.files[i].header_rc};
+    scan_free(&sc);
+    close(dir_fd);
+    return rc;
+}
+
 /* ---- open and close ---------------------------------------------------------------------------- */
 
 static void free_slots(wal *w)
