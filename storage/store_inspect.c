@@ -924,6 +924,7 @@ int store_inspect_cf_keys_outside(store_inspect *si, uint64_t cf_no, uint64_t lo
 
 typedef struct wal_walk {
     store_inspect *si;
+    uint64_t from_seq;
     store_inspect_wal_fn fn;
     void *ctx;
 } wal_walk;
@@ -931,6 +932,8 @@ typedef struct wal_walk {
 static int wal_cb(void *ctx, uint64_t seq, uint8_t type, const void *payload, uint32_t len)
 {
     wal_walk *w = ctx;
+    if (seq < w->from_seq)
+        return 0;
     store_op op;
     store_inspect_walrec r = {.seq = seq,
                               .type = type,
@@ -946,14 +949,16 @@ int store_inspect_wal(store_inspect *si, uint64_t from_seq, store_inspect_wal_fn
 {
     char path[STORE_INSPECT_PATH_MAX + 8];
     snprintf(path, sizeof path, "%s/wal", si->dir);
-    wal_walk w = {.si = si, .fn = fn, .ctx = ctx};
+    wal_walk w = {.si = si, .from_seq = from_seq, .fn = fn, .ctx = ctx};
     struct stat stb;
     if (stat(path, &stb) != 0) {
         memset(rep, 0, sizeof *rep);
         snprintf(rep->end_reason, sizeof rep->end_reason, "no WAL directory");
         return SEGLOG_OK;
     }
-    return wal_scan_dir(path, from_seq, wal_cb, &w, rep, err);
+    /* from 0: a WAL that starts after from_seq (recycled files) is no error here; the filter
+     * is wal_cb's */
+    return wal_scan_dir(path, 0, wal_cb, &w, rep, err);
 }
 
 /* ---- check ----------------------------------------------------------------------------------- */
