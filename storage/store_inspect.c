@@ -880,8 +880,13 @@ int store_inspect_records(store_inspect *si, uint64_t log_id, uint64_t from, uin
                   .ctx = ctx, .err = err};
     char path[STORE_INSPECT_PATH_MAX + 8];
     snprintf(path, sizeof path, "%s/wal", si->dir);
+    /* An append after the checkpoint marks its segment with its WAL sequence: a log with no
+     * mark has no record in the WAL to merge, and is read from RocksDB alone. */
+    bool in_wal = lg->wal_seq != 0;
+    for (size_t i = 0; i < lg->n_segs && !in_wal; i++)
+        in_wal = lg->segs[i].wal_seq != 0;
     struct stat stb;
-    if (stat(path, &stb) == 0) {
+    if (in_wal && stat(path, &stb) == 0) {
         /* the scan's own verdict is in store_inspect_info already; records before damage count */
         wal_scan_dir(path, si->info.checkpoint_seq + 1, rec_wal_cb, &w, NULL, NULL);
     }
@@ -1148,7 +1153,10 @@ long store_inspect_check(store_inspect *si, store_inspect_problem_fn fn, void *c
                 in->n_notes - STORE_INSPECT_NOTES_MAX);
     if (in->wal_rc != SEGLOG_OK) {
         snprintf(where, sizeof where, "wal");
-        problem(&c, "wal-corrupt", where, "%s", in->wal_error);
+        const char *msg = in->wal_error;
+        if (strncmp(msg, "wal: ", 5) == 0) /* the where says it already */
+            msg += 5;
+        problem(&c, "wal-corrupt", where, "%s", msg);
     }
     if (in->wal_rc == SEGLOG_OK && in->checkpoint_seq > 0 && in->wal.last_seq > 0 &&
         in->wal.last_seq < in->checkpoint_seq)

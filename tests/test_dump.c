@@ -619,7 +619,7 @@ static void test_dump_mid_wal_damage(void **state)
     TEST_FMT(where, "offset %llu", (unsigned long long)off);
 
     assert_int_equal(dump(f, "check '%s'", f->store), 1);
-    expect_text(f, "problem: wal-corrupt: wal: wal: corruption at ");
+    expect_text(f, "problem: wal-corrupt: wal: corruption at ");
     expect_text(f, "wal-0000000000000001.log");
     expect_text(f, where);
     expect_text(f, ": 1 problem (1 logs)\n");
