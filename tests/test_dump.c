@@ -91,6 +91,10 @@ static int dump(fixture *f, const char *fmt, ...)
     int st = system(cmd);
     assert_true(st != -1 && WIFEXITED(st));
     free(f->text);
+    char *errs = slurp(f->err);
+    if (strstr(errs, "Sanitizer") || strstr(errs, "runtime error"))
+        fail_msg("seglog-dump %s:\n%s", args, errs);
+    free(errs);
     f->text = slurp(f->out);
     return WEXITSTATUS(st);
 }
