@@ -28,13 +28,15 @@
  *   scan that fails is retried (STORE_INSPECT_OPEN_ATTEMPTS) before its failure is believed.
  *
  * CHECK (store_inspect_check) verifies: the format version; the WAL scans cleanly and covers the
- *   checkpoint; per log, segment ids ascend, bases are contiguous (each segment starts at the end
- *   of the one before), trimmed segments form a prefix, every segment but the last is sealed or
- *   trimmed, at most one is open and only as the last, the trim point lies before the tail; every
- *   live segment's column family exists and is used by no other live segment; no orphan column
- *   family (unreferenced and not empty); every record the metadata promises is present (RocksDB or
- *   WAL), none lies past a segment's end, and a sealed segment holds exactly sealed_at - first
- *   records; RocksDB verifies its block checksums on every read, the WAL its CRC32C per frame.
+ *   checkpoint (wal-gap: the records after it are gone); per log, segment ids ascend, bases are
+ *   contiguous (each segment starts at the end of the one before), trimmed segments form a
+ *   prefix, every segment but the last is sealed or trimmed, at most one is open and only as the
+ *   last, the trim point lies before the tail; every live segment's column family exists and is
+ *   used by no other live segment; no orphan column family (unreferenced and not empty); every
+ *   record the metadata promises is present (RocksDB or WAL), none lies past a segment's end,
+ *   and a sealed segment holds exactly sealed_at - first records; RocksDB verifies its block
+ *   checksums on every read, the WAL its CRC32C per frame. check reads each log's records once,
+ *   with one pass over the WAL for each log the WAL after the checkpoint touched.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -1156,7 +1158,9 @@ long store_inspect_check(store_inspect *si, store_inspect_problem_fn fn, void *c
         const char *msg = in->wal_error;
         if (strncmp(msg, "wal: ", 5) == 0) /* the where says it already */
             msg += 5;
-        problem(&c, "wal-corrupt", where, "%s", msg);
+        problem(&c,
+                strstr(msg, "are needed but the WAL starts") ? "wal-gap" : "wal-corrupt",
+                where, "%s", msg);
     }
     if (in->wal_rc == SEGLOG_OK && in->checkpoint_seq > 0 && in->wal.last_seq > 0 &&
         in->wal.last_seq < in->checkpoint_seq)

@@ -132,7 +132,17 @@ static void expect_json(const fixture *f, const char *expr)
         fail_msg("JSON check failed: %s\non:\n%s", expr, f->text);
 }
 
-/* ---- building stores --------------------------------------------------------------------------- */
+static int test_pwrite_file_create(const char *path, const void *buf, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        return -1;
+    ssize_t n = write(fd, buf, len);
+    close(fd);
+    return n == (ssize_t)len ? 0 : -1;
+}
+
+/* ---- building stores ------------------------------------------------------------------------- */
 
 static seglog_options small_options(void)
 {
@@ -157,7 +167,8 @@ static void append(seglog *s, seglog_log_id log, const char *text)
 }
 
 /* Log 7: LSN 1..3 in segment 1 (sealed at 4), 4..5 in segment 4, trimmed to 2. Log 8: one record,
- * sealed with no successor. Log 9: created, empty. Segment ids are store-wide, in creation order. */
+ * sealed with no successor. Log 9: created, empty. Segment ids are store-wide, in creation
+ * order. */
 static void build_reference(seglog *s)
 {
     seglog_error err = {0};
@@ -417,6 +428,16 @@ static void test_dump_text_fields(void **state)
     char missing[TEST_PATH_MAX];
     TEST_FMT(missing, "%s/no-such-store", f->dir);
     assert_int_equal(dump(f, "check '%s'", missing), 2);
+    /* a RocksDB that cannot be opened: nothing can be read, which is not "problems found" */
+    char bad[TEST_PATH_MAX], current[TEST_PATH_MAX];
+    TEST_FMT(bad, "%s/bad", f->dir);
+    TEST_FMT(current, "%s/bad/db", f->dir);
+    assert_int_equal(mkdir(bad, 0755), 0);
+    assert_int_equal(mkdir(current, 0755), 0);
+    TEST_FMT(current, "%s/bad/db/CURRENT", f->dir);
+    assert_int_equal(test_pwrite_file_create(current, "MANIFEST-999999\n", 16), 0);
+    assert_int_equal(dump(f, "check '%s'", bad), 2);
+    assert_int_equal(dump(f, "summary '%s'", bad), 2);
 }
 
 /* The same store as JSON: every subcommand's document parses, and its fields are checked. */
@@ -432,6 +453,11 @@ static void test_dump_json_fields(void **state)
     expect_json(f, "d['segments'] == {'total': 4, 'open': 2, 'sealed': 2, 'trimmed': 0}");
     expect_json(f, "d['column_families']['segment'] == 4 and d['column_families']['orphan'] == 0"
                    " and d['column_families']['meta'] == 1 and d['orphan_cfs'] == []");
+    expect_json(f, "len(d['cfs']) == d['column_families']['total'] and "
+                   "sorted(c['segment'] for c in d['cfs'] if c['role'] == 'segment') == "
+                   "[1, 2, 3, 4] and all(c['log'] is None for c in d['cfs'] "
+                   "if c['role'] in ('pool', 'meta', 'default')) and "
+                   "sum(c['sst_bytes'] for c in d['cfs']) > 0");
     expect_json(f, "d['column_families']['total'] == sum(v for k, v in "
                    "d['column_families'].items() if k != 'total')");
     expect_json(f, "d['checkpoint_seq'] == d['wal']['last_seq'] and "

@@ -254,7 +254,7 @@ static int open_store(dump_ctx *d, store_inspect **si)
     return DUMP_EXIT_OK;
 }
 
-/* ---- summary ----------------------------------------------------------------------------------- */
+/* ---- summary --------------------------------------------------------------------------------- */
 
 typedef struct disk_use {
     uint64_t wal_bytes, db_sst_bytes, db_other_bytes, other_bytes;
@@ -364,6 +364,23 @@ static int cmd_summary(dump_ctx *d, store_inspect *si)
         for (size_t i = 0; i < store_inspect_cf_count(si); i++)
             if (store_inspect_cf_at(si, i)->role == STORE_INSPECT_CF_ORPHAN)
                 jw_str(w, NULL, store_inspect_cf_at(si, i)->name);
+        jw_arr_end(w);
+        jw_arr(w, "cfs");
+        for (size_t i = 0; i < store_inspect_cf_count(si); i++) {
+            const store_inspect_cf *cf = store_inspect_cf_at(si, i);
+            jw_obj(w, NULL);
+            jw_str(w, "name", cf->name);
+            jw_str(w, "role", store_inspect_cf_role_name(cf->role));
+            jw_u64(w, "sst_bytes", cf->sst_bytes);
+            if (cf->role == STORE_INSPECT_CF_SEGMENT || cf->role == STORE_INSPECT_CF_TRIMMED) {
+                jw_u64(w, "log", cf->log_id);
+                jw_u64(w, "segment", cf->seg_id);
+            } else {
+                jw_null(w, "log");
+                jw_null(w, "segment");
+            }
+            jw_obj_end(w);
+        }
         jw_arr_end(w);
         jw_u64(w, "checkpoint_seq", in->checkpoint_seq);
         jw_u64(w, "applied_seq", in->applied_seq);
@@ -693,7 +710,7 @@ static int cmd_records(dump_ctx *d, store_inspect *si, uint64_t log_id, uint64_t
     return DUMP_EXIT_OK;
 }
 
-/* ---- wal --------------------------------------------------------------------------------------- */
+/* ---- wal ------------------------------------------------------------------------------------- */
 
 static void op_describe_text(const store_inspect_walrec *r)
 {
@@ -949,7 +966,8 @@ static const char *const usage_cmd[][2] = {
     {"logs", "usage: seglog-dump [--json] logs DIR [--log ID]\n"
              "Each log's chain version, trim point and tail; per segment its id, base LSN, state\n"
              "(open / sealed at T / trimmed), column family, record count, first and last LSN and\n"
-             "bytes. [from WAL seq N] marks state a reopen takes from the WAL after the checkpoint.\n"},
+             "bytes. [from WAL seq N] marks state a reopen takes from the WAL after the\n"
+             "checkpoint.\n"},
     {"records", "usage: seglog-dump [--json] records DIR --log ID [--from LSN] [--to LSN]\n"
                 "                   [--format text|json|hex|raw]\n"
                 "LSN, size, append time, checksum status, source (RocksDB or WAL seq) and payload\n"
@@ -960,7 +978,8 @@ static const char *const usage_cmd[][2] = {
             "Exit 1 if the WAL is corrupt.\n"},
     {"check", "usage: seglog-dump [--json] check DIR\n"
               "Verifies chains, tails, record counts, column families, checksums and the WAL's\n"
-              "coverage of the checkpoint. Exit 0 clean, 1 problems (each listed), 2 unreadable.\n"},
+              "coverage of the checkpoint. Exit 0 clean, 1 problems (each listed), 2\n"
+              "unreadable.\n"},
 };
 
 static const char *cmd_usage(const char *cmd)
