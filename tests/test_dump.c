@@ -22,6 +22,7 @@
 #include <rocksdb/c.h>
 
 #include "seglog.h"
+#include "store.h"
 #include "test_util.h"
 #include "wal.h"
 #include "wal_internal.h"
@@ -684,46 +685,82 @@ static void test_dump_mid_wal_damage(void **state)
     }
 }
 
+/* The store's RocksDB opened read-write by the test, to damage it on purpose. */
+typedef struct rdb {
+    rocksdb_options_t *o;
+    rocksdb_writeoptions_t *wo;
+    rocksdb_flushoptions_t *fo;
+    rocksdb_t *db;
+    char **names;
+    size_t ncf;
+    rocksdb_column_family_handle_t **h;
+} rdb;
+
+static void rdb_open(rdb *r, const char *store_dir)
+{
+    char db[TEST_PATH_MAX];
+    TEST_FMT(db, "%s/db", store_dir);
+    memset(r, 0, sizeof *r);
+    r->o = rocksdb_options_create();
+    r->wo = rocksdb_writeoptions_create();
+    r->fo = rocksdb_flushoptions_create();
+    char *e = NULL;
+    r->names = rocksdb_list_column_families(r->o, db, &r->ncf, &e);
+    assert_null(e);
+    const rocksdb_options_t **opts = calloc(r->ncf, sizeof *opts);
+    r->h = calloc(r->ncf, sizeof *r->h);
+    assert_non_null(opts);
+    assert_non_null(r->h);
+    for (size_t i = 0; i < r->ncf; i++)
+        opts[i] = r->o;
+    r->db = rocksdb_open_column_families(r->o, db, (int)r->ncf, (const char *const *)r->names,
+                                         opts, r->h, &e);
+    assert_null(e);
+    free(opts);
+}
+
+static rocksdb_column_family_handle_t *rdb_cf(const rdb *r, const char *name)
+{
+    for (size_t i = 0; i < r->ncf; i++)
+        if (strcmp(r->names[i], name) == 0)
+            return r->h[i];
+    fail_msg("no column family %s", name);
+    return NULL;
+}
+
+static void rdb_close(rdb *r)
+{
+    for (size_t i = 0; i < r->ncf; i++) {
+        char *e = NULL;
+        rocksdb_flush_cf(r->db, r->fo, r->h[i], &e);
+        assert_null(e);
+        rocksdb_column_family_handle_destroy(r->h[i]);
+    }
+    rocksdb_close(r->db);
+    rocksdb_list_column_families_destroy(r->names, r->ncf);
+    rocksdb_flushoptions_destroy(r->fo);
+    rocksdb_writeoptions_destroy(r->wo);
+    rocksdb_options_destroy(r->o);
+    free(r->h);
+}
+
 /* A column family no segment references, with data in it: a leak that check reports. */
 static void test_dump_orphan_cf(void **state)
 {
     fixture *f = *state;
     build_closed(f->store, build_reference);
-    char db[TEST_PATH_MAX];
-    TEST_FMT(db, "%s/db", f->store);
-    rocksdb_options_t *o = rocksdb_options_create();
-    size_t ncf = 0;
+    rdb r;
+    rdb_open(&r, f->store);
     char *e = NULL;
-    char **names = rocksdb_list_column_families(o, db, &ncf, &e);
+    rocksdb_column_family_handle_t *orphan = rocksdb_create_column_family(r.db, r.o,
+                                                                          "cf-00000900", &e);
     assert_null(e);
-    const rocksdb_options_t **opts = calloc(ncf, sizeof *opts);
-    rocksdb_column_family_handle_t **h = calloc(ncf, sizeof *h);
-    assert_non_null(opts);
-    assert_non_null(h);
-    for (size_t i = 0; i < ncf; i++)
-        opts[i] = o;
-    rocksdb_t *rdb = rocksdb_open_column_families(o, db, (int)ncf, (const char *const *)names,
-                                                  opts, h, &e);
+    rocksdb_put_cf(r.db, r.wo, orphan, "\0\0\0\0\0\0\0\1", 8, "\0\0\0\0\0\0\0\0zz", 10, &e);
     assert_null(e);
-    rocksdb_column_family_handle_t *orphan = rocksdb_create_column_family(rdb, o, "cf-00000900",
-                                                                          &e);
+    rocksdb_flush_cf(r.db, r.fo, orphan, &e);
     assert_null(e);
-    rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
-    rocksdb_put_cf(rdb, wo, orphan, "\0\0\0\0\0\0\0\1", 8, "\0\0\0\0\0\0\0\0zz", 10, &e);
-    assert_null(e);
-    rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
-    rocksdb_flush_cf(rdb, fo, orphan, &e);
-    assert_null(e);
-    rocksdb_flushoptions_destroy(fo);
-    rocksdb_writeoptions_destroy(wo);
     rocksdb_column_family_handle_destroy(orphan);
-    for (size_t i = 0; i < ncf; i++)
-        rocksdb_column_family_handle_destroy(h[i]);
-    rocksdb_close(rdb);
-    rocksdb_list_column_families_destroy(names, ncf);
-    rocksdb_options_destroy(o);
-    free(opts);
-    free(h);
+    rdb_close(&r);
 
     assert_int_equal(dump(f, "summary '%s'", f->store), 0);
     expect_text(f, " 1 orphan, ");
@@ -738,6 +775,84 @@ static void test_dump_orphan_cf(void **state)
         assert_int_equal(dump(f, "--json check '%s'", f->store), 1);
         expect_json(f, "d['problems'] == [{'kind': 'orphan-cf', 'where': 'cf-00000900', "
                        "'message': 'not empty and referenced by no segment (a reopen drops it)'}]");
+    }
+}
+
+/* Metadata and records that disagree: check names each problem and where it is. */
+static void test_dump_check_finds_damage(void **state)
+{
+    fixture *f = *state;
+    build_closed(f->store, build_reference);
+    if (have_python()) { /* the column families of log 7's segments, from the tool itself */
+        assert_int_equal(dump(f, "--json logs '%s' --log 7", f->store), 0);
+        expect_json(f, "[s['id'] for s in d['logs'][0]['segments']] == [1, 4]");
+    }
+    rdb r;
+    rdb_open(&r, f->store);
+    rocksdb_column_family_handle_t *meta = rdb_cf(&r, "meta");
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    uint8_t k[17] = {'S'};
+    k[8] = 7;  /* log 7, big-endian */
+    k[16] = 4; /* segment 4 */
+    char *e = NULL;
+    size_t vlen = 0;
+    char *v = rocksdb_get_cf(r.db, ro, meta, (const char *)k, sizeof k, &vlen, &e);
+    assert_null(e);
+    assert_non_null(v);
+    store_seg seg;
+    assert_int_equal(store_seg_decode((const uint8_t *)v, vlen, 7, 4, &seg), SEGLOG_OK);
+    rocksdb_free(v);
+    /* segment 4 starts one LSN late: a gap in the chain, its LSN 4 now lies outside it */
+    seg.base = 5;
+    uint8_t nv[STORE_SEG_VALUE_BYTES];
+    store_seg_encode(&seg, nv);
+    rocksdb_put_cf(r.db, r.wo, meta, (const char *)k, sizeof k, (const char *)nv, sizeof nv, &e);
+    assert_null(e);
+    /* a segment value that does not decode */
+    k[16] = 99;
+    rocksdb_put_cf(r.db, r.wo, meta, (const char *)k, sizeof k, "abc", 3, &e);
+    assert_null(e);
+    /* the one record left in sealed segment 1 (LSN 3) disappears */
+    k[16] = 1;
+    v = rocksdb_get_cf(r.db, ro, meta, (const char *)k, sizeof k, &vlen, &e);
+    assert_null(e);
+    assert_non_null(v);
+    assert_int_equal(store_seg_decode((const uint8_t *)v, vlen, 7, 1, &seg), SEGLOG_OK);
+    rocksdb_free(v);
+    char cf[32];
+    store_cf_name(cf, seg.cf_no);
+    uint8_t lsn3[8] = {0, 0, 0, 0, 0, 0, 0, 3};
+    rocksdb_delete_cf(r.db, r.wo, rdb_cf(&r, cf), (const char *)lsn3, 8, &e);
+    assert_null(e);
+    rocksdb_readoptions_destroy(ro);
+    rdb_close(&r);
+
+    assert_int_equal(dump(f, "check '%s'", f->store), 1);
+    expect_text(f, "problem: metadata: meta: metadata: log 7 segment 99: value of 3 bytes does "
+                   "not decode\n");
+    expect_text(f, "problem: chain-gap: log 7 segment 4: base 5 but the previous segment 1 ends "
+                   "at 4\n");
+    expect_text(f, "problem: sealed-count: log 7 segment 1: sealed, tail 4: 1 records expected in "
+                   "[3, 4), 0 found, 1 missing\n");
+    expect_text(f, "problem: byte-count: log 7 segment 4: metadata says 9 payload bytes, the "
+                   "records hold 5\n");
+    expect_text(f, "problem: records-outside: log 7 segment 4: cf-");
+    expect_text(f, " holds 1 records outside [5, 6)\n");
+    expect_text(f, ": 5 problems (3 logs)\n");
+    assert_int_equal(dump(f, "records '%s' --log 7", f->store), 0);
+    expect_text(f, "lsn 3..3  MISSING: 1 records the metadata promises are absent (segment 1)\n");
+    expect_no_text(f, "lsn 4 ");
+    expect_text(f, "lsn 5  size 5  ");
+    assert_int_equal(dump(f, "summary '%s'", f->store), 0);
+    expect_text(f, "  note: metadata: log 7 segment 99: value of 3 bytes does not decode\n");
+    if (have_python()) {
+        assert_int_equal(dump(f, "--json check '%s'", f->store), 1);
+        expect_json(f, "sorted(p['kind'] for p in d['problems']) == ['byte-count', 'chain-gap', "
+                       "'metadata', 'records-outside', 'sealed-count'] and not d['ok'] and "
+                       "d['problem_count'] == 5");
+        assert_int_equal(dump(f, "--json records '%s' --log 7", f->store), 0);
+        expect_json(f, "d['records'][0] == {'lsn': 3, 'missing': 1, 'segment': 1} and "
+                       "d['missing'] == 1 and d['count'] == 1");
     }
 }
 
@@ -880,6 +995,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_dump_torn_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dump_mid_wal_damage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dump_orphan_cf, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dump_check_finds_damage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dump_sealed_without_successor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dump_read_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dump_while_open, setup, teardown),
