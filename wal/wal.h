@@ -154,11 +154,17 @@ typedef struct wal_file_info {
     int header_rc;       /* SEGLOG_OK, or SEGLOG_ECORRUPT for a damaged header */
 } wal_file_info;
 
-/* wal_scan_dir that also describes each file, in number order: up to cap of them into files, the
- * number of files into *n_files (which may exceed cap). Filled even when the scan fails. */
-int wal_scan_dir_files(const char *dir, uint64_t from_seq, wal_replay_fn replay, void *replay_ctx,
-                       wal_scan_report *report, wal_file_info *files, uint32_t cap,
-                       uint32_t *n_files, seglog_error *err);
+/* A replay callback that is also told where the record's frame is: the number of its file and
+ * the frame's byte offset in it. */
+typedef int (*wal_scan_pos_fn)(void *ctx, uint64_t seq, uint8_t type, const void *payload,
+                               uint32_t len, uint64_t file_no, uint64_t offset);
+
+/* wal_scan_dir with the position of each record, that also describes each file, in number order:
+ * up to cap of them into files (may be NULL with cap 0), the number of files into *n_files (which
+ * may exceed cap). Filled even when the scan fails. */
+int wal_scan_dir_files(const char *dir, uint64_t from_seq, wal_scan_pos_fn replay,
+                       void *replay_ctx, wal_scan_report *report, wal_file_info *files,
+                       uint32_t cap, uint32_t *n_files, seglog_error *err);
 
 /* Queues one record (payload gathered from iov) and returns its sequence in *seq_out. done is
  * called later exactly once (it may be NULL: fire and forget). Waits at most enqueue_timeout_ms for
