@@ -273,8 +273,11 @@ static int decode_op(store_inspect *si, uint8_t type, const void *payload, uint3
                            si->dropped_scratch, STORE_OPS_MAX_DROPPED, err);
 }
 
-static int overlay_cb(void *ctx, uint64_t seq, uint8_t type, const void *payload, uint32_t len)
+static int overlay_cb(void *ctx, uint64_t seq, uint8_t type, const void *payload, uint32_t len,
+                      uint64_t file_no, uint64_t offset)
 {
+    (void)file_no;
+    (void)offset;
     store_inspect *si = ctx;
     store_op op;
     seglog_error e = {0};
@@ -936,7 +939,8 @@ typedef struct wal_walk {
     void *ctx;
 } wal_walk;
 
-static int wal_cb(void *ctx, uint64_t seq, uint8_t type, const void *payload, uint32_t len)
+static int wal_cb(void *ctx, uint64_t seq, uint8_t type, const void *payload, uint32_t len,
+                  uint64_t file_no, uint64_t offset)
 {
     wal_walk *w = ctx;
     if (seq < w->from_seq)
@@ -945,6 +949,8 @@ static int wal_cb(void *ctx, uint64_t seq, uint8_t type, const void *payload, ui
     store_inspect_walrec r = {.seq = seq,
                               .type = type,
                               .len = len,
+                              .file_no = file_no,
+                              .offset = offset,
                               .after_checkpoint = seq > w->si->info.checkpoint_seq};
     r.decode_rc = decode_op(w->si, type, payload, len, &op, NULL);
     r.op = r.decode_rc == SEGLOG_OK ? &op : NULL;
@@ -965,7 +971,8 @@ int store_inspect_wal(store_inspect *si, uint64_t from_seq, store_inspect_wal_fn
     }
     /* from 0: a WAL that starts after from_seq (recycled files) is no error here; the filter
      * is wal_cb's */
-    return wal_scan_dir(path, 0, wal_cb, &w, rep, err);
+    uint32_t n_files = 0;
+    return wal_scan_dir_files(path, 0, wal_cb, &w, rep, NULL, 0, &n_files, err);
 }
 
 /* ---- check ----------------------------------------------------------------------------------- */

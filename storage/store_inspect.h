@@ -120,6 +120,8 @@ typedef struct store_inspect_walrec {
     uint64_t seq;
     uint8_t type;          /* store_op_type */
     uint32_t len;          /* payload bytes */
+    uint64_t file_no;      /* the WAL file holding its frame (wal_file_name) */
+    uint64_t offset;       /* the frame's byte offset in that file */
     bool after_checkpoint; /* replayed by a reopen */
     int decode_rc;         /* SEGLOG_OK, or the op does not decode (op is then NULL) */
     const store_op *op;    /* valid during the callback only */

@@ -397,7 +397,8 @@ static void test_dump_text_fields(void **state)
 
     assert_int_equal(dump(f, "wal '%s'", f->store), 0);
     expect_text(f, "seq 1  create-log  size ");
-    expect_text(f, "crc ok  (before checkpoint)  log 7  segment 1 base 1  version 1\n");
+    expect_text(f, "crc ok  at wal-0000000000000001.log:4096  (before checkpoint)  log 7  "
+                   "segment 1 base 1  version 1\n");
     expect_text(f, "  append  size ");
     expect_text(f, "  log 7  lsn 1..1 (1 records)  segment 1\n");
     expect_text(f, "  seal-extend  size ");
@@ -655,8 +656,11 @@ static void test_dump_mid_wal_damage(void **state)
     expect_text(f, where);
     expect_text(f, ": 1 problem (1 logs)\n");
 
+    char at10[96];
+    TEST_FMT(at10, "crc ok  at wal-0000000000000001.log:%llu  log 3  lsn 9..9 (1 records)",
+             (unsigned long long)frame_offset(path, 10));
     assert_int_equal(dump(f, "wal '%s'", f->store), 1);
-    expect_text(f, "seq 10  append  ");
+    expect_text(f, at10);
     expect_no_text(f, "seq 11 ");
     expect_text(f, "end: CORRUPTION after seq 10: wal: corruption at ");
     expect_text(f, where);
@@ -680,6 +684,11 @@ static void test_dump_mid_wal_damage(void **state)
         assert_int_equal(dump(f, "--json wal '%s'", f->store), 1);
         expect_json(f, "d['end']['kind'] == 'corrupt' and d['count'] == 10 and "
                        "d['end']['last_seq'] == 10 and len(d['records']) == 10");
+        char off_expr[160];
+        TEST_FMT(off_expr, "d['records'][9]['offset'] == %llu and d['records'][0]['offset'] == "
+                           "4096 and d['records'][9]['file'] == 'wal-0000000000000001.log'",
+                 (unsigned long long)frame_offset(path, 10));
+        expect_json(f, off_expr);
         assert_int_equal(dump(f, "--json summary '%s'", f->store), 0);
         expect_json(f, "d['wal']['end'] == 'corrupt' and 'corruption' in d['wal']['reason']");
     }

@@ -805,6 +805,10 @@ static int wal_rec_cb(void *ctx, const store_inspect_walrec *r)
         jw_u64(w, "seq", r->seq);
         jw_str(w, "type", store_inspect_op_name(r->type));
         jw_u64(w, "size", r->len);
+        char name[WAL_FILE_NAME_MAX];
+        wal_file_name(name, r->file_no);
+        jw_str(w, "file", name);
+        jw_u64(w, "offset", r->offset);
         jw_str(w, "checksum", "ok");
         jw_bool(w, "decodes", r->decode_rc == SEGLOG_OK);
         jw_bool(w, "after_checkpoint", r->after_checkpoint);
@@ -812,8 +816,11 @@ static int wal_rec_cb(void *ctx, const store_inspect_walrec *r)
         jw_obj_end(w);
         return 0;
     }
-    printf("seq %" PRIu64 "  %s  size %u  crc ok%s", r->seq, store_inspect_op_name(r->type),
-           r->len, r->after_checkpoint ? "" : "  (before checkpoint)");
+    char name[WAL_FILE_NAME_MAX];
+    wal_file_name(name, r->file_no);
+    printf("seq %" PRIu64 "  %s  size %u  crc ok  at %s:%" PRIu64 "%s", r->seq,
+           store_inspect_op_name(r->type), r->len, name, r->offset,
+           r->after_checkpoint ? "" : "  (before checkpoint)");
     op_describe_text(r);
     putchar('\n');
     return 0;
