@@ -354,8 +354,11 @@ static int open_rocks(store_inspect *si, seglog_error *err)
     char *e = NULL;
     char **names = rocksdb_list_column_families(si->dbopt, path, &ncf, &e);
     int rc = rocks_err(e, err, "list column families");
-    if (rc != SEGLOG_OK)
+    if (rc != SEGLOG_OK) {
+        if (names) /* RocksDB returns an (empty) array even on failure */
+            rocksdb_list_column_families_destroy(names, ncf);
         return rc;
+    }
     si->cfs = calloc(ncf ? ncf : 1, sizeof *si->cfs);
     rocksdb_column_family_handle_t **handles = calloc(ncf ? ncf : 1, sizeof *handles);
     const char **cfnames = calloc(ncf ? ncf : 1, sizeof *cfnames);

@@ -92,6 +92,7 @@ static int dump(fixture *f, const char *fmt, ...)
     int st = system(cmd);
     assert_true(st != -1 && WIFEXITED(st));
     free(f->text);
+    f->text = NULL;
     char *errs = slurp(f->err);
     if (strstr(errs, "Sanitizer") || strstr(errs, "runtime error"))
         fail_msg("seglog-dump %s:\n%s", args, errs);
