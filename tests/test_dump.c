@@ -993,6 +993,8 @@ int main(int argc, char **argv)
         return child_main(argv[2], argv[3]);
     if (argc == 4 && strcmp(argv[1], "--live") == 0)
         return live_main(argv[2], atoi(argv[3]));
+    if (argc == 3 && strcmp(argv[1], "--case") == 0)
+        cmocka_set_test_filter(argv[2]); /* one case (CTest runs each on its own) */
     struct stat st;
     if (stat(dump_path(), &st) != 0) {
         fprintf(stderr, "test_dump: %s not found (set SEGLOG_DUMP)\n", dump_path());
