@@ -503,8 +503,14 @@ static long cf_index(const store_inspect *si, uint64_t cf_no)
     return lo < si->n_cfs && si->cfs[lo].cf_no == cf_no && cf_no != 0 ? (long)lo : -1;
 }
 
+/* A CF serving a live segment is that segment's. One referenced only by trimmed segments is
+ * "trimmed" while it still holds records (a trim the WAL holds empties it when a reopen replays
+ * it; a store that drops instead of recycling drops it in the background) and back in the pool
+ * once empty (recycled). Unreferenced: pool if empty, orphan if not. */
 static void classify_cfs(store_inspect *si)
 {
+    for (size_t i = 0; i < si->n_cfs; i++)
+        si->cfs[i].trimmed_refs = 0;
     for (size_t i = 0; i < si->n_logs; i++) {
         const store_inspect_log *lg = &si->logs[i];
         for (size_t j = 0; j < lg->n_segs; j++) {
@@ -513,20 +519,32 @@ static void classify_cfs(store_inspect *si)
             if (k < 0)
                 continue;
             store_inspect_cf *c = &si->cfs[k];
-            if (s->state != STORE_SEG_TRIMMED) {
-                c->role = STORE_INSPECT_CF_SEGMENT;
-            } else if (c->role != STORE_INSPECT_CF_SEGMENT) {
-                c->role = STORE_INSPECT_CF_TRIMMED;
-            } else {
+            if (s->state == STORE_SEG_TRIMMED) {
+                c->trimmed_refs++;
+                if (lg->segs[j].wal_seq)
+                    c->emptied_by_wal = true;
+                if (c->role != STORE_INSPECT_CF_SEGMENT && c->role != STORE_INSPECT_CF_TRIMMED) {
+                    c->role = STORE_INSPECT_CF_TRIMMED;
+                    c->log_id = s->log_id;
+                    c->seg_id = s->seg_id;
+                }
                 continue;
             }
+            if (c->role == STORE_INSPECT_CF_SEGMENT && (c->log_id != s->log_id ||
+                                                         c->seg_id != s->seg_id))
+                c->shared = true;
+            c->role = STORE_INSPECT_CF_SEGMENT;
             c->log_id = s->log_id;
             c->seg_id = s->seg_id;
         }
     }
-    for (size_t i = 0; i < si->n_cfs; i++)
-        if (si->cfs[i].role == STORE_INSPECT_CF_POOL && !cf_empty(si, i))
-            si->cfs[i].role = STORE_INSPECT_CF_ORPHAN;
+    for (size_t i = 0; i < si->n_cfs; i++) {
+        store_inspect_cf *c = &si->cfs[i];
+        if (c->role == STORE_INSPECT_CF_POOL && !cf_empty(si, i))
+            c->role = STORE_INSPECT_CF_ORPHAN;
+        else if (c->role == STORE_INSPECT_CF_TRIMMED && cf_empty(si, i))
+            c->role = STORE_INSPECT_CF_POOL;
+    }
 }
 
 static int scan_wal_overlay(store_inspect *si, seglog_error *err)
@@ -1063,10 +1081,11 @@ static void check_chain(checker *c, const store_inspect_log *lg)
         store_cf_name(cf, s->cf_no);
         if (k < 0)
             problem(c, "missing-cf", where, "its column family %s does not exist", cf);
-        else if (si->cfs[k].log_id != s->log_id || si->cfs[k].seg_id != s->seg_id)
+        else if (si->cfs[k].shared)
             problem(c, "shared-cf", where,
-                    "its column family %s is also used by log %" PRIu64 " segment %" PRIu64, cf,
-                    si->cfs[k].log_id, si->cfs[k].seg_id);
+                    "its column family %s serves another live segment too (last seen: log %"
+                    PRIu64 " segment %" PRIu64 ")",
+                    cf, si->cfs[k].log_id, si->cfs[k].seg_id);
     }
     const store_seg *t = &lg->segs[lg->n_segs - 1].seg;
     snprintf(where, sizeof where, "log %" PRIu64, lg->log.log_id);
@@ -1119,8 +1138,13 @@ static void check_records(checker *c, const store_inspect_log *lg, seglog_error 
         uint64_t outside = 0;
         char cf[32];
         store_cf_name(cf, s->cf_no);
-        /* keys below first are a trim the WAL holds and a reopen deletes: only then allowed */
+        /* keys below first are a trim the WAL holds and a reopen deletes: only then allowed;
+         * a CF recycled from a segment whose trim only the WAL holds may still show the old
+         * owner's records anywhere (the replayed range deletion removes them) */
         uint64_t lo = lg->wal_seq ? 0 : first;
+        long ci = cf_index(si, s->cf_no);
+        if (ci >= 0 && si->cfs[ci].emptied_by_wal)
+            continue;
         if (store_inspect_cf_keys_outside(si, s->cf_no, lo, end, &outside, err) ==
                 SEGLOG_OK &&
             outside > 0)

@@ -43,8 +43,9 @@ typedef enum store_inspect_cf_role {
     STORE_INSPECT_CF_DEFAULT = 0, /* RocksDB's "default" (unused by seglog) */
     STORE_INSPECT_CF_META,        /* "meta" */
     STORE_INSPECT_CF_SEGMENT,     /* holds a live (open or sealed) segment */
-    STORE_INSPECT_CF_TRIMMED,     /* a trimmed segment's, not yet dropped (dropped in background) */
-    STORE_INSPECT_CF_POOL,        /* unreferenced and empty: pre-created for a future segment */
+    STORE_INSPECT_CF_TRIMMED,     /* only trimmed segments' and not empty yet (emptied on replay
+                                   * of the trim, or dropped in the background) */
+    STORE_INSPECT_CF_POOL,        /* empty, no live segment's: pre-created or recycled */
     STORE_INSPECT_CF_ORPHAN,      /* unreferenced and not empty: a leak (dropped at next open) */
     STORE_INSPECT_CF_UNKNOWN,     /* a name seglog does not make */
 } store_inspect_cf_role;
@@ -55,6 +56,9 @@ typedef struct store_inspect_cf {
     store_inspect_cf_role role;
     uint64_t log_id, seg_id; /* SEGMENT / TRIMMED: whose */
     uint64_t sst_bytes;      /* RocksDB's "rocksdb.total-sst-files-size" */
+    uint32_t trimmed_refs;   /* trimmed segments that name it (a recycled CF has some) */
+    bool emptied_by_wal;     /* a trim after the checkpoint empties it when replayed */
+    bool shared;             /* more than one live segment names it (a problem) */
 } store_inspect_cf;
 
 typedef struct store_inspect_info {

@@ -226,6 +226,21 @@ static void wl_twenty(seglog *s)
     }
 }
 
+/* Log 21: segments 1 (LSN 1..2), 2 (3..4) and 3 (5..6), trimmed to 4: two whole segments go. */
+static void wl_trim_whole(seglog *s)
+{
+    seglog_error err = {0};
+    must(seglog_log_create(s, 21, &err), &err);
+    seglog_tail t;
+    const char *words[] = {"r1", "r2", "r3", "r4", "r5", "r6"};
+    for (int i = 0; i < 6; i++) {
+        append(s, 21, words[i]);
+        if (i == 1 || i == 3)
+            must(seglog_log_seal_and_extend(s, 21, 0, &t, &err), &err);
+    }
+    must(seglog_log_trim(s, 21, 4, NULL, &err), &err);
+}
+
 static int child_main(const char *mode, const char *dir)
 {
     seglog_options o = small_options();
@@ -239,6 +254,8 @@ static int child_main(const char *mode, const char *dir)
         build_reference(s);
     else if (strcmp(mode, "twenty") == 0)
         wl_twenty(s);
+    else if (strcmp(mode, "trim-whole") == 0)
+        wl_trim_whole(s);
     else
         return 3;
     raise(SIGKILL);
@@ -348,7 +365,7 @@ static void test_dump_text_fields(void **state)
     expect_text(f, "format version   1\n");
     expect_text(f, "logs             3\n");
     expect_text(f, "segments         4 (2 open, 2 sealed, 0 trimmed)\n");
-    expect_text(f, "(4 segment, 0 trimmed not yet dropped, ");
+    expect_text(f, "(4 segment, 0 trimmed not yet emptied, ");
     expect_text(f, " 0 orphan, 1 meta, 1 default, 0 unknown)\n");
     expect_text(f, "wal              ");
     expect_text(f, "    wal-0000000000000001.log  4194304 bytes  seq 1..");
@@ -866,6 +883,54 @@ static void test_dump_check_finds_damage(void **state)
     }
 }
 
+static void expect_trimmed_whole(fixture *f, bool from_wal)
+{
+    assert_int_equal(dump(f, "logs '%s'", f->store), 0);
+    expect_text(f, "log 21: chain version 4, tail open at 7 (segment 3), trim point 4");
+    expect_text(f, "  segment 1  base 1  trimmed  cf-");
+    expect_text(f, "  segment 2  base 3  trimmed  cf-");
+    expect_text(f, "  0 records  0 bytes");
+    expect_text(f, "  segment 3  base 5  open  cf-");
+    expect_text(f, "  2 records  LSN 5..6  4 bytes");
+    if (from_wal)
+        expect_text(f, "[from WAL seq ");
+    else
+        expect_no_text(f, "[from WAL seq ");
+    assert_int_equal(dump(f, "records '%s' --log 21 --format raw", f->store), 0);
+    assert_string_equal(f->text, "r5r6");
+    assert_int_equal(dump(f, "check '%s'", f->store), 0);
+    expect_no_text(f, "problem:");
+    assert_int_equal(dump(f, "wal '%s'", f->store), 0);
+    expect_text(f, "  trim  size ");
+    expect_text(f, "  log 21  trim point 4, 2 segments dropped  version 4\n");
+}
+
+/* A trim that drops whole segments, both while the WAL alone holds it and once checkpointed
+ * (their column families dropped or recycled into the pool, as the store does it). */
+static void test_dump_trim_whole_segments(void **state)
+{
+    fixture *f = *state;
+    build_killed(f->store, "trim-whole");
+    expect_trimmed_whole(f, true);
+    seglog_options o = small_options();
+    seglog *s = NULL;
+    seglog_error err = {0};
+    must(seglog_open(&s, f->store, &o, &err), &err); /* replays and checkpoints at close */
+    seglog_close(s);
+    expect_trimmed_whole(f, false);
+    if (have_python()) {
+        assert_int_equal(dump(f, "--json summary '%s'", f->store), 0);
+        /* the trimmed segments' CFs: dropped, pooled (recycled) or, if the store closed before
+         * its background drop, still "trimmed" (holding records no segment serves): never
+         * orphans, since trimmed segments still name them */
+        expect_json(f, "d['column_families']['orphan'] == 0 and "
+                       "d['column_families']['segment'] == 1 and "
+                       "all(c['log'] == 21 and c['segment'] in (1, 2) for c in d['cfs'] "
+                       "if c['role'] == 'trimmed') and "
+                       "d['segments'] == {'total': 3, 'open': 1, 'sealed': 0, 'trimmed': 2}");
+    }
+}
+
 static void wl_sealed(seglog *s)
 {
     seglog_error err = {0};
@@ -1008,6 +1073,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_dump_mid_wal_damage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dump_orphan_cf, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dump_check_finds_damage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dump_trim_whole_segments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dump_sealed_without_successor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dump_read_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dump_while_open, setup, teardown),

@@ -436,7 +436,7 @@ static int cmd_summary(dump_ctx *d, store_inspect *si)
     printf("  segments         %" PRIu64 " (%" PRIu64 " open, %" PRIu64 " sealed, %" PRIu64
            " trimmed)\n",
            c.segments, c.open, c.sealed, c.trimmed);
-    printf("  column families  %zu (%" PRIu64 " segment, %" PRIu64 " trimmed not yet dropped, %"
+    printf("  column families  %zu (%" PRIu64 " segment, %" PRIu64 " trimmed not yet emptied, %"
            PRIu64 " pool, %" PRIu64 " orphan, %" PRIu64 " meta, %" PRIu64 " default, %" PRIu64
            " unknown)\n",
            store_inspect_cf_count(si), c.cf_role[STORE_INSPECT_CF_SEGMENT],
