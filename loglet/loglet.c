@@ -838,6 +838,10 @@ int seglog_log_create(seglog *s, seglog_log_id id, seglog_error *err)
     int rc = enter(s, err);
     if (rc != SEGLOG_OK)
         return rc;
+    if (find_log(s, id)) { /* the common refusal, without taking a CF from the pool first */
+        leave(s);
+        return set_err(err, SEGLOG_EEXIST, 0, "loglet: log %" PRIu64 " already exists", id);
+    }
     uint64_t cf_no = 0;
     rc = store_cf_take(s->st, &cf_no, LOGLET_CF_WAIT_MS, err);
     if (rc != SEGLOG_OK) {
