@@ -1385,6 +1385,10 @@ static int read_at(seglog *s, log_t *lg, uint64_t lsn, uint32_t timeout_ms, segl
             if (trimmed) {
                 free(out->payload);
                 memset(out, 0, sizeof *out);
+                if (itp) { /* its snapshot may be another log's: never reuse it */
+                    store_iter_close(s->st, *itp);
+                    *itp = NULL;
+                }
                 continue;
             }
             out->kind = SEGLOG_ENTRY_RECORD;
@@ -1393,6 +1397,10 @@ static int read_at(seglog *s, log_t *lg, uint64_t lsn, uint32_t timeout_ms, segl
         }
         if (rc != SEGLOG_ENOTFOUND)
             return rc;
+        if (itp) {
+            store_iter_close(s->st, *itp);
+            *itp = NULL;
+        }
         /* trimmed meanwhile: look again */
     }
     return set_err(err, SEGLOG_ECORRUPT, 0,
@@ -1605,7 +1613,9 @@ void seglog_tail_watch_close(seglog_tail_watch *tw)
 /* ---- reconfiguration --------------------------------------------------------------------------- */
 
 /* Submits a chain op built by `build` under the log's mutex and waits for it. */
-static int run_chain_op(seglog *s, log_t *lg, chain_ctx *c, bool sealing, seglog_error *err)
+/* *submitted tells the caller whether the op reached the WAL (if not, a CF it took is unused). */
+static int run_chain_op(seglog *s, log_t *lg, chain_ctx *c, bool sealing, bool *submitted,
+                        seglog_error *err)
 {
     int rc;
     do {
@@ -1616,6 +1626,8 @@ static int run_chain_op(seglog *s, log_t *lg, chain_ctx *c, bool sealing, seglog
         lg->sealing = sealing;
     }
     pthread_mutex_unlock(&lg->mu);
+    if (submitted)
+        *submitted = rc == SEGLOG_OK;
     if (rc != SEGLOG_OK)
         return rc;
     rc = await(&c->done);
@@ -1655,7 +1667,7 @@ int seglog_log_seal(seglog *s, seglog_log_id log, seglog_tail *out, seglog_error
     c.op.seg.state = STORE_SEG_SEALED;
     c.op.seg.sealed_at = c.op.seg.next_lsn = lg->next_lsn;
     c.op.seg.bytes = lg->seq_bytes;
-    rc = run_chain_op(s, lg, &c, true, err);
+    rc = run_chain_op(s, lg, &c, true, NULL, err);
     if (rc == SEGLOG_OK && out) {
         pthread_mutex_lock(&lg->tmu);
         *out = tail_of(lg);
@@ -1728,8 +1740,11 @@ static int extend_common(seglog *s, seglog_log_id log, bool seal_first, seglog_l
                           .log = log_meta(lg, lg->version + 1, lg->trim_point),
                           .seg = to_store(lg, &fresh)};
     }
-    rc = run_chain_op(s, lg, &c, true, err);
+    bool submitted = false;
+    rc = run_chain_op(s, lg, &c, true, &submitted, err);
     if (rc != SEGLOG_OK) {
+        if (!submitted)
+            store_cf_return(s->st, cf_no);
         leave(s);
         return rc;
     }
@@ -1818,7 +1833,7 @@ int seglog_log_trim(seglog *s, seglog_log_id log, seglog_lsn trim_point, seglog_
                       .seg = partial,
                       .n_dropped = n_drops,
                       .dropped = drops};
-    rc = run_chain_op(s, lg, &c, false, err);
+    rc = run_chain_op(s, lg, &c, false, NULL, err);
     free(drops);
     if (rc == SEGLOG_OK && trimmed_to)
         *trimmed_to = tp;
@@ -1875,7 +1890,8 @@ int seglog_log_describe(seglog *s, seglog_log_id log, seglog_log_info **out, seg
             .sealed_at = g->state == STORE_SEG_SEALED ? g->sealed_at : 0,
             .records = g->state == STORE_SEG_TRIMMED || end <= first ? 0 : end - first,
             .bytes = g->state == STORE_SEG_TRIMMED ? 0 : g->bytes};
-        store_cf_name(segs[i].cf, g->cf_no);
+        if (g->state != STORE_SEG_TRIMMED) /* a trimmed one's CF may serve another log now */
+            store_cf_name(segs[i].cf, g->cf_no);
     }
     uint64_t now = mono_ms();
     size_t k = 0;

@@ -42,10 +42,20 @@
  *   (created but never used: an orphan of an op that never became durable; or recycled) and
  *   dropped if not (its range deletion was lost with the crash). Drops happen on the pool thread.
  *
+ * DIRTY COLUMN FAMILIES
+ *   A CF is marked dirty after a batch that wrote it is in RocksDB and before applied_seq moves
+ *   past that batch; the checkpointer reads applied_seq first, then clears the marks and flushes.
+ *   So a checkpoint S covers every write of every op up to S. (Marking before the write let a
+ *   checkpoint clear the mark between the two; and open used to clear every mark after replay:
+ *   the first checkpoint then skipped what replay wrote, and a second crash lost it. Both lost
+ *   acknowledged records; test_storage checks crash, replay, checkpoint, crash for each op.)
+ *
  * LOCKS
  *   cf_lock (rwlock) guards the CF table. pool_mu guards the pool, the drop queue and the
- *   counters of both. Neither is held across a RocksDB call that can block, except cf_lock held
- *   for reading across a Get (which does not block on other writers).
+ *   counters of both; taken before cf_lock where both are. apply_mu guards the apply queue and
+ *   the failure state; iter_mu the list of readers' cursors. None is held across a RocksDB call
+ *   that can block, except cf_lock held for reading across a Get or an iterator's creation (which
+ *   do not block on other writers).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -78,6 +88,7 @@
 #define STORE_WRITE_BUFFER_MAX_BYTES (8u << 20) /* per CF: a segment is written briefly, then sealed */
 #define STORE_WAL_ENQUEUE_TIMEOUT_MS 10000u
 #define STORE_APPLY_QUEUE_MAX_BYTES (64u << 20) /* durable ops waiting for RocksDB, at most */
+#define STORE_PENDING_READ_MAX (1u << 20)       /* larger records are read once applied */
 
 #define KEY_FORMAT "F"
 #define KEY_CHECKPOINT "K"
@@ -86,8 +97,9 @@
 typedef struct cf_entry {
     uint64_t cf_no;
     rocksdb_column_family_handle_t *h;
-    bool dirty;   /* written since the last checkpoint */
-    bool pooled;  /* in the pool, not yet assigned */
+    bool dirty;    /* written since the last checkpoint (set after the write, never before) */
+    bool pooled;   /* in the pool, not yet assigned */
+    bool in_batch; /* listed in st->batch_cfs */
 } cf_entry;
 
 struct store {
@@ -151,6 +163,8 @@ struct store {
 
     /* Apply (the apply thread only, and replay before it starts). */
     rocksdb_writebatch_t *batch;
+    uint64_t *batch_cfs;          /* CFs the batch being built writes: dirty once it is written */
+    uint32_t n_batch_cfs;
     uint64_t *pending_drops;      /* CFs of segments trimmed by the batch being built */
     uint32_t n_pending_drops;     /* (emptied by a range deletion in the batch: recycled) */
     seglog_buf *recs_scratch;
@@ -170,17 +184,24 @@ typedef struct store_pending {
     uint64_t seq;
     uint32_t len;
     uint8_t type;
-    uint8_t data[]; /* the op as written to the WAL */
+    uint32_t n_recs;     /* APPEND: its records, for readers (store_pending_read) */
+    uint64_t first_lsn;
+    uint64_t time_us;
+    const uint32_t *offs; /* APPEND: n_recs + 1 record offsets in data, or NULL */
+    uint8_t data[];      /* the op as written to the WAL (then the offsets) */
 } apply_entry;
 
 int store_pending_read(const store_pending *pend, uint64_t lsn, void **payload, size_t *len,
                        uint64_t *time_us)
 {
-    const uint8_t *data;
-    uint32_t dlen;
-    if (pend->type != STORE_OP_APPEND ||
-        store_op_record(pend->data, pend->len, lsn, &data, &dlen, time_us) != SEGLOG_OK)
+    if (!pend->offs || lsn < pend->first_lsn || lsn - pend->first_lsn >= pend->n_recs)
         return SEGLOG_ENOTFOUND;
+    uint32_t i = (uint32_t)(lsn - pend->first_lsn);
+    const uint8_t *data = pend->data + pend->offs[i];
+    uint32_t dlen = pend->offs[i + 1] - pend->offs[i];
+    if (dlen > STORE_PENDING_READ_MAX)
+        return SEGLOG_ENOTFOUND; /* the caller holds a log lock: a big copy waits for RocksDB */
+    *time_us = pend->time_us;
     void *copy = malloc(dlen ? dlen : 1);
     if (!copy)
         return SEGLOG_ENOMEM;
@@ -332,12 +353,35 @@ static rocksdb_column_family_handle_t *cf_for_write(store *st, uint64_t cf_no)
     pthread_rwlock_wrlock(&st->cf_lock);
     long i = cf_find(st, cf_no);
     if (i >= 0) {
-        st->cfs[i].dirty = true;
         st->cfs[i].pooled = false;
+        if (!st->cfs[i].in_batch && st->n_batch_cfs < STORE_CF_MAX) {
+            st->cfs[i].in_batch = true;
+            st->batch_cfs[st->n_batch_cfs++] = cf_no;
+        }
         h = st->cfs[i].h;
     }
     pthread_rwlock_unlock(&st->cf_lock);
     return h;
+}
+
+/* After the batch is written (ok) or dropped: marks its CFs dirty. Marking before the write let
+ * a checkpoint clear the mark and flush the CF between the two, then move past ops whose data
+ * was still only in the memtable. */
+static void batch_cfs_done(store *st, bool ok)
+{
+    if (st->n_batch_cfs == 0)
+        return;
+    pthread_rwlock_wrlock(&st->cf_lock);
+    for (uint32_t k = 0; k < st->n_batch_cfs; k++) {
+        long i = cf_find(st, st->batch_cfs[k]);
+        if (i >= 0) {
+            st->cfs[i].in_batch = false;
+            if (ok)
+                st->cfs[i].dirty = true;
+        }
+    }
+    st->n_batch_cfs = 0;
+    pthread_rwlock_unlock(&st->cf_lock);
 }
 
 static void queue_drop(store *st, uint64_t cf_no)
@@ -471,6 +515,7 @@ static int batch_write(store *st, uint64_t last_seq, seglog_error *err)
     char *e = NULL;
     rocksdb_write(st->db, st->wopt, st->batch, &e);
     rocksdb_writebatch_clear(st->batch);
+    batch_cfs_done(st, e == NULL); /* before applied_seq moves: see batch_cfs_done */
     if (e) {
         st->n_pending_drops = 0;
         return rocks_err(e, err, "write batch");
@@ -502,6 +547,7 @@ static int decode_and_apply(store *st, uint64_t seq, uint8_t type, const void *p
     if (rc == SEGLOG_OK)
         rc = batch_write(st, seq, err);
     rocksdb_writebatch_clear(st->batch);
+    batch_cfs_done(st, false); /* (a no-op after batch_write) */
     return rc;
 }
 
@@ -523,15 +569,44 @@ static void op_done(void *ctx, uint64_t seq, int status, const void *payload, ui
     if (status == SEGLOG_OK) {
         if (p->type == STORE_OP_SEAL_EXTEND)
             wal_kill_point(STORE_KILL_SEAL_DURABLE);
-        apply_entry *e = malloc(sizeof *e + len);
+        uint64_t first = 0, time_us = 0;
+        uint32_t n = 0;
+        size_t at = ((size_t)len + 3u) & ~(size_t)3u; /* the offsets, aligned, after the op */
+        bool indexed = p->type == STORE_OP_APPEND &&
+                       store_op_append_index(payload, len, &first, &n, &time_us, NULL) ==
+                           SEGLOG_OK;
+        apply_entry *e = malloc(sizeof *e + at + (indexed ? 4u * ((size_t)n + 1u) : 0));
         if (!e) {
-            status = SEGLOG_ENOMEM; /* durable, and replayed at the next open */
+            /* Durable, so acknowledged; but it will not reach RocksDB in this process: stop
+             * applying (the checkpoint must not pass it) and refuse writes until reopen, which
+             * replays it. */
+            pthread_mutex_lock(&st->apply_mu);
+            if (st->apply_error == 0) {
+                st->apply_error = SEGLOG_ENOMEM;
+                snprintf(st->apply_msg, sizeof st->apply_msg,
+                         "storage: out of memory queueing WAL seq %" PRIu64
+                         " for RocksDB; writes are refused until reopen",
+                         seq);
+            }
+            pthread_mutex_unlock(&st->apply_mu);
         } else {
             e->next = NULL;
             e->seq = seq;
             e->len = len;
             e->type = p->type;
             memcpy(e->data, payload, len);
+            e->offs = NULL;
+            e->n_recs = 0;
+            if (indexed) {
+                uint32_t *offs = (uint32_t *)(void *)(e->data + at);
+                if (store_op_append_index(e->data, len, &first, &n, &time_us, offs) ==
+                    SEGLOG_OK) {
+                    e->offs = offs;
+                    e->n_recs = n;
+                    e->first_lsn = first;
+                    e->time_us = time_us;
+                }
+            }
             /* the acknowledgement first: the caller indexes e for its readers before the apply
              * thread can see (and later free) it */
             p->done(p->ctx, status, seq, e);
@@ -576,10 +651,15 @@ static void *apply_main(void *arg)
         }
         /* take the whole queue as it is now (bounded by STORE_APPLY_QUEUE_MAX_BYTES) */
         st->aq_head = st->aq_tail = NULL;
+        /* After a failure nothing more is written: applied_seq (and so the checkpoint) must not
+         * pass the op that failed; the WAL replays them all at the next open. */
+        int failed = st->apply_error;
         pthread_mutex_unlock(&st->apply_mu);
 
         seglog_error err = {0};
-        int rc = SEGLOG_OK;
+        int rc = failed;
+        if (failed)
+            snprintf(err.message, sizeof err.message, "storage: writes refused after a failure");
         uint64_t last_seq = 0, bytes = 0;
         for (apply_entry *e = first; e && rc == SEGLOG_OK; e = e->next) {
             store_op op;
@@ -591,16 +671,22 @@ static void *apply_main(void *arg)
         if (rc == SEGLOG_OK)
             rc = batch_write(st, last_seq, &err);
         rocksdb_writebatch_clear(st->batch);
+        batch_cfs_done(st, false); /* (a no-op after batch_write) */
         for (apply_entry *e = first, *next; e; e = next) {
             next = e->next;
             store_op op;
-            if (st->opt.applied && decode(st, e->type, e->data, e->len, &op, NULL) == SEGLOG_OK)
-                st->opt.applied(st->opt.applied_ctx, &op, rc);
             bytes += e->len;
+            if (decode(st, e->type, e->data, e->len, &op, NULL) != SEGLOG_OK) {
+                /* cannot happen (we encoded it); the caller may still index e: keep it */
+                fprintf(stderr, "seglog: cannot decode queued WAL seq %" PRIu64 "\n", e->seq);
+                continue;
+            }
+            if (st->opt.applied)
+                st->opt.applied(st->opt.applied_ctx, &op, rc);
             free(e);
         }
         pthread_mutex_lock(&st->apply_mu);
-        if (rc != SEGLOG_OK && st->apply_error == 0) {
+        if (rc != SEGLOG_OK && st->apply_error == 0 && !failed) {
             st->apply_error = rc;
             snprintf(st->apply_msg, sizeof st->apply_msg,
                      "storage: applying WAL records up to %" PRIu64
@@ -1033,6 +1119,10 @@ static uint64_t read_u64(store *st, const char *key)
 /* After replay: CFs no live segment uses go to the pool if empty, else are dropped. */
 static int sort_out_cfs(store *st, seglog_error *err)
 {
+    /* Its own marks: `dirty` must survive for the first checkpoint to flush what replay wrote. */
+    bool *referenced = calloc(st->n_cfs + 1, sizeof *referenced);
+    if (!referenced)
+        return set_err(err, SEGLOG_ENOMEM, ENOMEM, "storage: out of memory");
     rocksdb_iterator_t *it = rocksdb_create_iterator_cf(st->db, st->ropt, st->meta);
     uint8_t prefix = 'S';
     for (rocksdb_iter_seek(it, (const char *)&prefix, 1); rocksdb_iter_valid(it);
@@ -1049,19 +1139,19 @@ static int sort_out_cfs(store *st, seglog_error *err)
             continue;
         long i = cf_find(st, seg.cf_no);
         if (i >= 0)
-            st->cfs[i].dirty = true; /* "referenced" for the pass below */
+            referenced[i] = true;
     }
     char *e = NULL;
     rocksdb_iter_get_error(it, &e);
     rocksdb_iter_destroy(it);
     int rc = rocks_err(e, err, "scan segments");
-    if (rc != SEGLOG_OK)
+    if (rc != SEGLOG_OK) {
+        free(referenced);
         return rc;
+    }
     for (uint32_t i = 0; i < st->n_cfs; i++) {
-        if (st->cfs[i].dirty) {
-            st->cfs[i].dirty = false;
+        if (referenced[i])
             continue;
-        }
         rocksdb_iterator_t *ci = rocksdb_create_iterator_cf(st->db, st->ropt, st->cfs[i].h);
         rocksdb_iter_seek_to_first(ci);
         bool empty = !rocksdb_iter_valid(ci);
@@ -1073,6 +1163,7 @@ static int sort_out_cfs(store *st, seglog_error *err)
             st->drops[st->n_drops++] = st->cfs[i].cf_no;
         }
     }
+    free(referenced);
     return SEGLOG_OK;
 }
 
@@ -1107,6 +1198,7 @@ static void store_free(store *st)
     free(st->graveyard);
     free(st->drops);
     free(st->pending_drops);
+    free(st->batch_cfs);
     free(st->recs_scratch);
     free(st->dropped_scratch);
     pthread_rwlock_destroy(&st->cf_lock);
@@ -1160,12 +1252,13 @@ int store_open(store **out, const char *dir, const store_options *opts, seglog_e
     st->graveyard = calloc(STORE_CF_MAX, sizeof *st->graveyard);
     st->drops = calloc(STORE_CF_MAX, sizeof *st->drops);
     st->pending_drops = calloc(STORE_CF_MAX, sizeof *st->pending_drops);
+    st->batch_cfs = calloc(STORE_CF_MAX, sizeof *st->batch_cfs);
     st->recs_scratch = calloc(STORE_RECS_PER_OP_MAX, sizeof *st->recs_scratch);
     st->dropped_scratch = calloc(STORE_OPS_MAX_DROPPED, sizeof *st->dropped_scratch);
     st->batch = rocksdb_writebatch_create();
     int rc = SEGLOG_OK;
-    if (!st->cfs || !st->graveyard || !st->drops || !st->pending_drops || !st->recs_scratch ||
-        !st->dropped_scratch) {
+    if (!st->cfs || !st->graveyard || !st->drops || !st->pending_drops || !st->batch_cfs ||
+        !st->recs_scratch || !st->dropped_scratch) {
         rc = set_err(err, SEGLOG_ENOMEM, ENOMEM, "storage: out of memory");
         goto fail;
     }

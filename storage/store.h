@@ -177,9 +177,10 @@ void store_op_encode(const store_op *op, uint8_t *dst);
 /* The part before the payloads (so that payloads can be gathered without a copy). */
 uint32_t store_op_head_size(const store_op *op);
 uint32_t store_op_encode_head(const store_op *op, uint8_t *dst);
-/* Record lsn of an encoded APPEND op, without decoding the rest: a pointer into src. */
-int store_op_record(const uint8_t *src, uint32_t len, uint64_t lsn, const uint8_t **data,
-                    uint32_t *dlen, uint64_t *time_us);
+/* An encoded APPEND op's first LSN, record count and time; with offs (n + 1 entries), where each
+ * record starts in src (offs[n] = the end of the last). */
+int store_op_append_index(const uint8_t *src, uint32_t len, uint64_t *first, uint32_t *n,
+                          uint64_t *time_us, uint32_t *offs);
 int store_op_decode(const uint8_t *src, uint32_t len, uint8_t type, store_op *op,
                     seglog_buf *recs_scratch, uint32_t recs_cap, store_seg *dropped_scratch,
                     uint32_t dropped_cap, seglog_error *err);

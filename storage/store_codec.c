@@ -163,31 +163,30 @@ void store_op_encode(const store_op *op, uint8_t *dst)
     }
 }
 
-int store_op_record(const uint8_t *src, uint32_t len, uint64_t lsn, const uint8_t **data,
-                    uint32_t *dlen, uint64_t *time_us)
+int store_op_append_index(const uint8_t *src, uint32_t len, uint64_t *first, uint32_t *n,
+                          uint64_t *time_us, uint32_t *offs)
 {
     if (len < OP_FIXED_BYTES)
         return SEGLOG_ECORRUPT;
     const uint8_t *p = src + OP_FIXED_BYTES - 24u;
-    uint64_t first = wal_get64(p);
-    uint32_t n = wal_get32(p + 8);
+    *first = wal_get64(p);
+    *n = wal_get32(p + 8);
+    *time_us = wal_get64(p + 12);
     uint32_t n_dropped = wal_get32(p + 20);
-    if (lsn < first || lsn - first >= n)
-        return SEGLOG_ENOTFOUND;
-    uint64_t off = OP_FIXED_BYTES + 4u * (uint64_t)n +
+    uint64_t off = OP_FIXED_BYTES + 4u * (uint64_t)*n +
                    (uint64_t)n_dropped * (STORE_SEG_VALUE_BYTES + 16u);
-    const uint8_t *lens = src + OP_FIXED_BYTES;
     if (off > len)
         return SEGLOG_ECORRUPT;
-    uint32_t idx = (uint32_t)(lsn - first);
-    for (uint32_t i = 0; i < idx; i++)
+    if (!offs)
+        return SEGLOG_OK;
+    const uint8_t *lens = src + OP_FIXED_BYTES;
+    for (uint32_t i = 0; i < *n; i++) {
+        offs[i] = (uint32_t)off;
         off += wal_get32(lens + 4u * i);
-    uint32_t l = wal_get32(lens + 4u * idx);
-    if (off + l > len)
-        return SEGLOG_ECORRUPT;
-    *data = src + off;
-    *dlen = l;
-    *time_us = wal_get64(p + 12);
+        if (off > len)
+            return SEGLOG_ECORRUPT;
+    }
+    offs[*n] = (uint32_t)off;
     return SEGLOG_OK;
 }
 

@@ -330,8 +330,81 @@ static const struct {
 /* The child's side: `test_storage --child NAME DIR` opens the store, runs the workload and is
  * killed right after it, before any checkpoint. A fresh process (not just a fork) because
  * RocksDB's background threads do not survive fork(). */
+/* `--child replay-ckpt DIR`: reopens (replaying the WAL), waits for the first checkpoint after
+ * the replay and is killed: whatever replay wrote must be in that checkpoint's flush. */
+static int child_replay_ckpt(const char *dir)
+{
+    seglog_options o = crash_options();
+    o.checkpoint_interval_ms = 50;
+    seglog *s = NULL;
+    seglog_error err = {0};
+    if (seglog_open(&s, dir, &o, &err) != SEGLOG_OK) {
+        fprintf(stderr, "child open: %s\n", err.message);
+        return 2;
+    }
+    seglog_stats st;
+    must(seglog_stats_get(s, &st, &err), &err);
+    uint64_t at_open = st.wal_checkpoint_seq;
+    for (int i = 0; i < 1000 && st.wal_checkpoint_seq == at_open; i++) {
+        usleep(10000);
+        must(seglog_stats_get(s, &st, &err), &err);
+    }
+    raise(SIGKILL);
+    return 6;
+}
+
+/* The cross-log case: log 1's records are flushed in CF X; log 1 is sealed and trimmed (X is
+ * recycled), log 2's next segment takes X and gets records; the process dies; a reopen replays
+ * it and checkpoints; it dies again. Log 2 must read its own records, never log 1's. */
+static int child_cross(const char *step, const char *dir)
+{
+    seglog_options o = crash_options();
+    seglog *s = NULL;
+    seglog_error err = {0};
+    if (seglog_open(&s, dir, &o, &err) != SEGLOG_OK) {
+        fprintf(stderr, "child open: %s\n", err.message);
+        return 2;
+    }
+    if (strcmp(step, "a") == 0) {
+        wl_create(s);
+        append_n(s, 1, 3, "one");
+        seglog_close(s); /* its final checkpoint flushes log 1's records into X */
+        return 0;
+    }
+    seglog_log_info *info = NULL;
+    must(seglog_log_describe(s, 1, &info, &err), &err);
+    char x[sizeof info->segments[0].cf];
+    memcpy(x, info->segments[0].cf, sizeof x);
+    seglog_log_info_free(info);
+    seglog_tail t;
+    must(seglog_log_seal_and_extend(s, 1, 0, &t, &err), &err);
+    must(seglog_log_trim(s, 1, t.lsn - 1, NULL, &err), &err);
+    seglog_stats st;
+    must(seglog_stats_get(s, &st, &err), &err);
+    for (int i = 0; i < 1000 && st.cf_recycled == 0; i++) {
+        usleep(10000);
+        must(seglog_stats_get(s, &st, &err), &err);
+    }
+    must(seglog_log_seal_and_extend(s, 2, 0, &t, &err), &err);
+    must(seglog_log_describe(s, 2, &info, &err), &err);
+    bool same = info->n_segments == 2 && strcmp(info->segments[1].cf, x) == 0;
+    seglog_log_info_free(info);
+    if (!same) {
+        fprintf(stderr, "child: log 2's new segment did not get log 1's recycled %s\n", x);
+        return 5;
+    }
+    seglog_buf b[3] = {{"two-0", 5}, {"two-1", 5}, {"two-2", 5}};
+    must(seglog_log_append_batch(s, 2, b, 3, NULL, NULL, &err), &err);
+    raise(SIGKILL);
+    return 6;
+}
+
 static int child_main(const char *name, const char *dir)
 {
+    if (strcmp(name, "replay-ckpt") == 0)
+        return child_replay_ckpt(dir);
+    if (strncmp(name, "cross-", 6) == 0)
+        return child_cross(name + 6, dir);
     for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++) {
         if (strcmp(workloads[i].name, name) != 0)
             continue;
@@ -347,6 +420,19 @@ static int child_main(const char *name, const char *dir)
         raise(SIGKILL);
     }
     return 6;
+}
+
+static int run_child(const char *dir, const char *name)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        execl("/proc/self/exe", "test_storage", "--child", name, dir, (char *)NULL);
+        _exit(7);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    return WIFSIGNALED(status) ? -WTERMSIG(status) : WEXITSTATUS(status);
 }
 
 static void run_and_kill(const char *dir, const char *name)
@@ -404,6 +490,21 @@ static void check_recovery(const char *base, const char *name, workload_fn fn)
     seglog_close(s);
     if (strcmp(want, got) != 0)
         fail_msg("%s: after a second crash\n--- want\n%s--- got\n%s", name, want, got);
+    free(got);
+
+    /* crash, replay, checkpoint, crash: the checkpoint after a replay must cover what the
+     * replay wrote (it once cleared the CFs' dirty marks, losing acknowledged records) */
+    char crash2[TEST_PATH_MAX];
+    TEST_FMT(crash2, "%s/%s-crash2", base, name);
+    run_and_kill(crash2, name);
+    assert_int_equal(run_child(crash2, "replay-ckpt"), -SIGKILL);
+    s = NULL;
+    assert_int_equal(seglog_open(&s, crash2, &o, &err), SEGLOG_OK);
+    got = digest(s);
+    seglog_close(s);
+    if (strcmp(want, got) != 0)
+        fail_msg("%s: after crash, replay, checkpoint, crash\n--- want\n%s--- got\n%s", name,
+                 want, got);
     free(got);
     free(want);
 }
@@ -571,6 +672,32 @@ static void test_store_trim_recycles_column_families(void **state)
     seglog_close(s);
 }
 
+static void test_store_recycled_cf_after_replay_and_checkpoint(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(run_child(f->dir, "cross-a"), 0);
+    assert_int_equal(run_child(f->dir, "cross-b"), -SIGKILL);
+    assert_int_equal(run_child(f->dir, "replay-ckpt"), -SIGKILL);
+    seglog_options o = crash_options();
+    seglog *s = NULL;
+    seglog_error err = {0};
+    assert_int_equal(seglog_open(&s, f->dir, &o, &err), SEGLOG_OK);
+    for (seglog_lsn l = 1; l <= 3; l++) {
+        seglog_entry e;
+        assert_int_equal(seglog_log_read(s, 2, l, 0, &e, &err), SEGLOG_OK);
+        char want[8];
+        snprintf(want, sizeof want, "two-%d", (int)l - 1);
+        assert_int_equal(e.kind, SEGLOG_ENTRY_RECORD);
+        assert_int_equal(e.len, 5);
+        assert_memory_equal(e.payload, want, 5);
+        seglog_entry_fini(&e);
+        assert_int_equal(seglog_log_read(s, 1, l, 0, &e, &err), SEGLOG_OK);
+        assert_int_equal(e.kind, SEGLOG_ENTRY_TRIM_GAP);
+        seglog_entry_fini(&e);
+    }
+    seglog_close(s);
+}
+
 /* A second process is refused with a clear error while the first has the store open. */
 static void test_store_second_open_is_busy(void **state)
 {
@@ -615,6 +742,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_store_durable_records_readable_before_apply, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store_reader_cursor_lifetime, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_recycled_cf_after_replay_and_checkpoint, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
