@@ -171,6 +171,7 @@ struct parked {
     void *ctx;
     uint64_t deadline_ms;
     uint32_t timeout_ms;
+    uint64_t epoch;   /* park_epoch before its last try: a chain change since makes it ready */
 };
 
 /* ---- helpers ----------------------------------------------------------------------------------- */
@@ -1093,6 +1094,15 @@ int seglog_log_append(seglog *s, seglog_log_id log, const void *payload, size_t 
     return seglog_log_append_batch(s, log, &b, 1, opts, lsn, err);
 }
 
+/* The park thread's epoch: every chain change moves it (wake_parked). */
+static uint64_t park_epoch_now(seglog *s)
+{
+    pthread_mutex_lock(&s->park_mu);
+    uint64_t e = s->park_epoch;
+    pthread_mutex_unlock(&s->park_mu);
+    return e;
+}
+
 static void park_free(parked *p)
 {
     free(p->data);
@@ -1115,6 +1125,9 @@ int seglog_log_append_async(seglog *s, seglog_log_id log, const seglog_buf *recs
         rc = set_err(err, SEGLOG_ENOMEM, ENOMEM, "loglet: out of memory");
     if (rc == SEGLOG_OK) {
         *a = (append_ctx){.s = s, .lg = lg, .cb = cb, .cb_ctx = ctx, .heap = true};
+        uint64_t epoch = 0;
+        if (opts && opts->policy == SEGLOG_APPEND_WAIT)
+            epoch = park_epoch_now(s);
         rc = append_common(s, lg, recs, n, bytes, opts, a, false, err);
         if (rc == SEGLOG_OK) {
             a = NULL; /* owned by the completion now */
@@ -1138,7 +1151,8 @@ int seglog_log_append_async(seglog *s, seglog_log_id log, const seglog_buf *recs
                 }
                 *p = (parked){.lg = lg, .recs = copy, .n = n, .data = data, .cb = cb, .ctx = ctx,
                               .deadline_ms = mono_ms() + opts->timeout_ms,
-                              .timeout_ms = opts->timeout_ms};
+                              .timeout_ms = opts->timeout_ms,
+                              .epoch = epoch};
                 pthread_mutex_lock(&lg->mu);
                 lg->n_waiters++; /* counted (not listed) while parked */
                 pthread_mutex_unlock(&lg->mu);
@@ -1158,6 +1172,7 @@ int seglog_log_append_async(seglog *s, seglog_log_id log, const seglog_buf *recs
 }
 
 /* Retries parked appends on every chain change, fails them at their deadline. */
+
 static void *park_main(void *arg)
 {
     pthread_setname_np(pthread_self(), "seglog-park");
@@ -1171,8 +1186,10 @@ static void *park_main(void *arg)
         parked *ready = NULL, *keep = NULL;
         for (parked *p = s->parked_head, *nx; p; p = nx) {
             nx = p->next;
+            /* p->epoch: a chain change between its try and its parking (the try saw the
+             * sealed tail, the change's wake-up came before the park) */
             if (stop || p->deadline_ms <= now || s->park_epoch != seen ||
-                appendable(p->lg) /* racy peek; rechecked under the log's mutex below */) {
+                p->epoch != s->park_epoch) {
                 p->next = ready;
                 ready = p;
             } else {
@@ -1210,6 +1227,7 @@ static void *park_main(void *arg)
                 if (a) {
                     *a = (append_ctx){.s = s, .lg = p->lg, .cb = p->cb, .cb_ctx = p->ctx,
                                       .heap = true};
+                    p->epoch = park_epoch_now(s);
                     rc = append_common(s, p->lg, p->recs, p->n, bytes, NULL, a, false, &err);
                 } else {
                     rc = SEGLOG_ENOMEM;
