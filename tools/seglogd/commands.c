@@ -591,6 +591,19 @@ static void cmd_shutdown(cmd_ctx *x)
     server_stop(x->srv);
 }
 
+void ent_pending_remove(stream_ent *ent, slot *sl)
+{
+    if (sl->eprev)
+        sl->eprev->enext = sl->enext;
+    else
+        ent->pending_head = sl->enext;
+    if (sl->enext)
+        sl->enext->eprev = sl->eprev;
+    else
+        ent->pending_tail = sl->eprev;
+    sl->eprev = sl->enext = NULL;
+}
+
 /* Starts an async append of one record; the reply comes from drain_completions. */
 static void submit_append(cmd_ctx *x, stream_ent *ent, enum slot_kind kind, const void *p, size_t n)
 {
@@ -604,8 +617,15 @@ static void submit_append(cmd_ctx *x, stream_ent *ent, enum slot_kind kind, cons
     seglog_error err = {0};
     ent->inflight++;
     srv->inflight_appends++;
+    sl->eprev = ent->pending_tail;
+    if (ent->pending_tail)
+        ent->pending_tail->enext = sl;
+    else
+        ent->pending_head = sl;
+    ent->pending_tail = sl;
     int rc = seglog_log_append_async(srv->s, ent->id, &rec, 1, &ao, server_append_cb, sl, &err);
     if (rc != SEGLOG_OK) {
+        ent_pending_remove(ent, sl);
         ent->inflight--;
         srv->inflight_appends--;
         srv->m.appends_failed++;
@@ -844,11 +864,27 @@ static void cmd_log_describe(cmd_ctx *x)
         reply_seglog_err(R(x), rc, &err);
         return;
     }
-    sbuf *b = R(x);
-    if (json)
-        resp_bulk_str(b, text);
-    else
-        resp_verbatim(b, x->c->proto, text, strlen(text));
+    /* The library lists the appenders that wait inside a synchronous call; the server's own
+     * appends are asynchronous, so it adds what it knows: its appends to this log that are not
+     * durable yet (parked behind a seal, or in the WAL's queue), and the oldest one's age. */
+    uint64_t oldest_ms = ent->pending_head ? (now_ns() - ent->pending_head->start_ns) / 1000000u : 0;
+    sbuf out = {0};
+    if (json) {
+        size_t n = strlen(text);
+        while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '}'))
+            n--; /* reopen the object: strip the closing brace */
+        sbuf_append(&out, text, n);
+        sbuf_printf(&out, ",\"server_appends_waiting\":{\"count\":%u,\"oldest_ms\":%" PRIu64
+                    ",\"timeout_ms\":%u}}", ent->inflight, oldest_ms, x->srv->opt.append_wait_ms);
+        resp_bulk(R(x), out.p, out.len);
+    } else {
+        sbuf_append(&out, text, strlen(text));
+        sbuf_printf(&out, "  %u client append(s) not yet durable (seglogd), the oldest for %" PRIu64
+                    " ms; a sealed log makes them wait up to %u ms\n", ent->inflight, oldest_ms,
+                    x->srv->opt.append_wait_ms);
+        resp_verbatim(R(x), x->c->proto, out.p, out.len);
+    }
+    sbuf_fini(&out);
     free(text);
 }
 
@@ -1183,6 +1219,10 @@ void xread_wait_free(xread_wait *w)
 {
     if (!w)
         return;
+    for (size_t i = 0; w->names && i < w->nkeys; i++)
+        free(w->names[i]);
+    free(w->names);
+    free(w->name_lens);
     free(w->ents);
     free(w->after);
     free(w->gens);
@@ -1245,9 +1285,15 @@ bool xread_retry(server *srv, conn *c, bool timed_out)
 {
     xread_wait *w = c->blocked;
     bool changed = false;
-    for (size_t i = 0; i < w->nkeys; i++)
+    for (size_t i = 0; i < w->nkeys; i++) {
+        if (!w->ents[i] && w->names[i]) {
+            w->ents[i] = catalog_find(srv, w->names[i], w->name_lens[i]);
+            if (w->ents[i]) /* created since: every entry is new to this reader */
+                changed = true;
+        }
         if (w->ents[i] && w->ents[i]->gen != w->gens[i])
             changed = true;
+    }
     if (changed) {
         slot *sl = w->slot;
         int keys = xread_collect(srv, c, w, &sl->buf);
@@ -1305,7 +1351,9 @@ static void cmd_xread(cmd_ctx *x)
     w->ents = calloc(nkeys, sizeof *w->ents);
     w->after = calloc(nkeys, sizeof *w->after);
     w->gens = calloc(nkeys, sizeof *w->gens);
-    if (!w->ents || !w->after || !w->gens)
+    w->names = calloc(nkeys, sizeof *w->names);
+    w->name_lens = calloc(nkeys, sizeof *w->name_lens);
+    if (!w->ents || !w->after || !w->gens || !w->names || !w->name_lens)
         abort();
     w->count = count;
     for (size_t k = 0; k < nkeys; k++) {
@@ -1328,8 +1376,13 @@ static void cmd_xread(cmd_ctx *x)
             w->after[k] = ms; /* entries after ms-seq: LSN > ms, as only ms-0 exists */
         }
         if (!ent) {
-            /* XREAD never creates a stream; one that does not exist simply has no entries */
-            continue;
+            /* XREAD never creates a stream; one that does not exist has no entries yet */
+            const resp_arg *key = &x->argv[i + k];
+            w->names[k] = malloc(key->len ? key->len : 1);
+            if (!w->names[k])
+                abort();
+            memcpy(w->names[k], key->p, key->len);
+            w->name_lens[k] = key->len;
         }
     }
     sbuf *b = R(x);

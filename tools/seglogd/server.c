@@ -477,6 +477,7 @@ static void drain_completions(server *srv)
         n++;
         srv->inflight_appends--;
         s->ent->inflight--;
+        ent_pending_remove(s->ent, s);
         if (s->status == SEGLOG_OK) {
             s->ent->gen++;
             srv->m.appends_ok++;

@@ -55,6 +55,7 @@ typedef struct stream_ent {
     seglog_log_id id;
     uint64_t gen; /* bumped whenever the loop learns the log changed (append, seal, extend, trim) */
     uint32_t inflight; /* appends submitted and not yet completed */
+    struct slot *pending_head, *pending_tail; /* those appends, oldest first (LOG.DESCRIBE) */
 } stream_ent;
 
 typedef struct conn conn;
@@ -73,6 +74,7 @@ typedef struct slot {
     bool done;
     sbuf buf;
     stream_ent *ent;     /* append slots: the log */
+    struct slot *eprev, *enext; /* append slots: in ent's pending list */
     uint64_t start_ns;   /* append slots: when submitted */
     uint64_t bytes;      /* append slots: payload bytes */
     int status;          /* filled by the completion */
@@ -82,7 +84,9 @@ typedef struct slot {
 /* A client blocked in XREAD BLOCK. */
 typedef struct xread_wait {
     size_t nkeys;
-    stream_ent **ents;
+    stream_ent **ents;  /* NULL for a key that does not exist yet (looked up again on retry) */
+    char **names;       /* per key: a copy of the key while ents[i] is NULL */
+    size_t *name_lens;
     seglog_lsn *after;  /* per key: reply entries with LSN > after */
     uint64_t *gens;     /* per key: ent->gen when last looked at */
     uint64_t count;     /* COUNT, 0: no limit */
@@ -187,6 +191,7 @@ void catalog_free(server *srv);
 /* Retries a blocked XREAD: replies and returns true if it is finished (data or deadline). */
 bool xread_retry(server *srv, conn *c, bool timed_out);
 void xread_wait_free(xread_wait *w);
+void ent_pending_remove(stream_ent *ent, slot *sl);
 const char *seglog_reply_prefix(int code);
 
 /* metrics.c */
