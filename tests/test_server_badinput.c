@@ -139,6 +139,7 @@ static void test_malformed_frames(void **state)
     redisReply *r = CMD(c, "ECHO %b", buf, (size_t)4096);
     assert_int_equal(r->len, 4096);
     freeReplyObject(r);
+    redisFree(c);
     check_alive(s);
 
     /* random garbage, then mutated valid frames */
