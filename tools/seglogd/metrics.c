@@ -22,12 +22,37 @@
 
 #include "server.h"
 
+/* 2^(i/4), rounded up and strictly growing: 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, ... */
+uint64_t hist_bound(int i)
+{
+    static uint64_t bounds[HIST_BUCKETS];
+    if (bounds[0] == 0) { /* first use is on the loop thread; metrics are loop-only */
+        static const double quarter[4] = {1.0, 1.189207115, 1.414213562, 1.681792831};
+        uint64_t prev = 0;
+        for (int k = 0; k < HIST_BUCKETS; k++) {
+            double v = (double)((uint64_t)1 << (k / 4)) * quarter[k % 4];
+            uint64_t b = (uint64_t)v;
+            if ((double)b < v)
+                b++;
+            if (b <= prev)
+                b = prev + 1;
+            bounds[k] = prev = b;
+        }
+    }
+    return bounds[i];
+}
+
 void hist_add(hist *h, uint64_t v)
 {
-    int i = v ? 64 - __builtin_clzll(v) : 0; /* v < 2^i */
-    if (i >= HIST_BUCKETS)
-        i = HIST_BUCKETS - 1;
-    h->b[i]++;
+    int lo = 0, hi = HIST_BUCKETS - 1;
+    while (lo < hi) { /* the first bound >= v; the last bucket takes everything above */
+        int mid = (lo + hi) / 2;
+        if (hist_bound(mid) >= v)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    h->b[lo]++;
     h->count++;
     h->sum_us += v;
 }
@@ -43,9 +68,9 @@ uint64_t hist_quantile_us(const hist *h, double q)
     for (int i = 0; i < HIST_BUCKETS; i++) {
         seen += h->b[i];
         if (seen > want)
-            return (uint64_t)1 << i;
+            return hist_bound(i);
     }
-    return (uint64_t)1 << (HIST_BUCKETS - 1);
+    return hist_bound(HIST_BUCKETS - 1);
 }
 
 static uint32_t blocked_count(server *srv)
@@ -118,10 +143,11 @@ static void prom_hist(sbuf *b, const char *name, const char *help, const hist *h
 {
     sbuf_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
     uint64_t cum = 0;
-    for (int i = 0; i < HIST_BUCKETS; i++) {
+    for (int i = 0; i < HIST_BUCKETS - 1; i++) {
         cum += h->b[i];
-        sbuf_printf(b, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name, (double)((uint64_t)1 << i) * scale,
-                    cum);
+        if (i % 4 == 0) /* Prometheus gets the powers of two; cumulative counts stay exact */
+            sbuf_printf(b, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name, (double)hist_bound(i) * scale,
+                        cum);
     }
     sbuf_printf(b, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n%s_sum %g\n%s_count %" PRIu64 "\n", name,
                 h->count, name, (double)h->sum_us * scale, name, h->count);
