@@ -109,6 +109,44 @@ static void test_pipeline_order(void **state)
     srv_stop(s);
 }
 
+/* Pipelined appends are submitted as one batch; a record the store refuses must fail alone. */
+static void test_batch_isolates_refused_record(void **state)
+{
+    srv *s = *state;
+    srv_start(s, NULL);
+    redisContext *c = srv_connect(s);
+    EXPECT_INT(c, 1, "LOG.CREATE big");
+    size_t big = 300 * 1024; /* under --max-bulk (1 MiB), over the store's 256 KiB record limit */
+    char *p = malloc(big);
+    assert_non_null(p);
+    memset(p, 'x', big);
+    redisAppendCommand(c, "LOG.APPEND big a");
+    redisAppendCommand(c, "LOG.APPEND big %b", p, big);
+    redisAppendCommand(c, "LOG.APPEND big b");
+    redisAppendCommand(c, "XADD big * f %b", p, big);
+    redisAppendCommand(c, "XADD big * f c");
+    redisReply *r = NULL;
+    assert_int_equal(redisGetReply(c, (void **)&r), REDIS_OK);
+    expect_int(r, 1);
+    freeReplyObject(r);
+    assert_int_equal(redisGetReply(c, (void **)&r), REDIS_OK);
+    expect_err(r, "ERR");
+    assert_non_null(strstr(r->str, "exceeds the limit"));
+    freeReplyObject(r);
+    assert_int_equal(redisGetReply(c, (void **)&r), REDIS_OK);
+    expect_int(r, 2);
+    freeReplyObject(r);
+    assert_int_equal(redisGetReply(c, (void **)&r), REDIS_OK);
+    expect_err(r, "ERR");
+    freeReplyObject(r);
+    assert_int_equal(redisGetReply(c, (void **)&r), REDIS_OK);
+    expect_str(r, "3-0");
+    freeReplyObject(r);
+    free(p);
+    redisFree(c);
+    srv_stop(s);
+}
+
 static void test_many_connections(void **state)
 {
     srv *s = *state;
@@ -174,6 +212,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_pipeline_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_isolates_refused_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_connections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_maxclients, setup, teardown),
     };

@@ -285,9 +285,9 @@ static uint32_t get_u32(const unsigned char *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+/* Appends the encoding of n fields and values to b. */
 static void encode_fields(sbuf *b, const resp_arg *fv, size_t n)
 {
-    b->len = 0;
     unsigned char m[2] = {ENTRY_MAGIC0, ENTRY_MAGIC1};
     sbuf_append(b, m, 2);
     put_u32(b, (uint32_t)(n / 2));
@@ -591,50 +591,99 @@ static void cmd_shutdown(cmd_ctx *x)
     server_stop(x->srv);
 }
 
-void ent_pending_remove(stream_ent *ent, slot *sl)
+void ent_pending_remove(stream_ent *ent, abatch *b)
 {
-    if (sl->eprev)
-        sl->eprev->enext = sl->enext;
+    if (b->eprev)
+        b->eprev->enext = b->enext;
     else
-        ent->pending_head = sl->enext;
-    if (sl->enext)
-        sl->enext->eprev = sl->eprev;
+        ent->pending_head = b->enext;
+    if (b->enext)
+        b->enext->eprev = b->eprev;
     else
-        ent->pending_tail = sl->eprev;
-    sl->eprev = sl->enext = NULL;
+        ent->pending_tail = b->eprev;
+    b->eprev = b->enext = NULL;
 }
 
-/* Starts an async append of one record; the reply comes from drain_completions. */
-static void submit_append(cmd_ctx *x, stream_ent *ent, enum slot_kind kind, const void *p, size_t n)
+void batch_flush(server *srv, conn *c)
 {
-    server *srv = x->srv;
-    slot *sl = conn_slot_pending(x->c, kind);
-    sl->ent = ent;
-    sl->start_ns = now_ns();
-    sl->bytes = n;
-    seglog_buf rec = {.data = p, .len = n};
+    abatch *b = c->building;
+    if (!b)
+        return;
+    c->building = NULL;
+    seglog_buf recs[SERVER_BATCH_MAX_RECORDS];
+    for (uint32_t i = 0; i < b->n; i++)
+        recs[i] = (seglog_buf){.data = c->bbuf.p + c->boff[i], .len = c->boff[i + 1] - c->boff[i]};
+    b->bytes = c->bbuf.len;
+    b->start_ns = now_ns();
+    stream_ent *ent = b->ent;
+    ent->inflight += b->n;
+    srv->inflight_appends += b->n;
+    b->eprev = ent->pending_tail;
+    if (ent->pending_tail)
+        ent->pending_tail->enext = b;
+    else
+        ent->pending_head = b;
+    ent->pending_tail = b;
     seglog_append_opts ao = {.policy = SEGLOG_APPEND_WAIT, .timeout_ms = srv->opt.append_wait_ms};
     seglog_error err = {0};
-    ent->inflight++;
-    srv->inflight_appends++;
-    sl->eprev = ent->pending_tail;
-    if (ent->pending_tail)
-        ent->pending_tail->enext = sl;
-    else
-        ent->pending_head = sl;
-    ent->pending_tail = sl;
-    int rc = seglog_log_append_async(srv->s, ent->id, &rec, 1, &ao, server_append_cb, sl, &err);
-    if (rc != SEGLOG_OK) {
-        ent_pending_remove(ent, sl);
-        ent->inflight--;
-        srv->inflight_appends--;
-        srv->m.appends_failed++;
-        reply_seglog_err(&sl->buf, rc, &err);
-        conn_slot_finish(x->c, sl);
+    /* the library copies the payloads before it returns, so bbuf is free again at once */
+    int rc = seglog_log_append_async(srv->s, ent->id, recs, b->n, &ao, server_append_cb, b, &err);
+    c->bbuf.len = 0;
+    if (rc == SEGLOG_OK)
+        return;
+    ent_pending_remove(ent, b);
+    ent->inflight -= b->n;
+    srv->inflight_appends -= b->n;
+    srv->m.appends_failed += b->n;
+    for (uint32_t i = 0; i < b->n; i++) {
+        reply_seglog_err(&b->slots[i]->buf, rc, &err);
+        conn_slot_finish(c, b->slots[i]);
     }
+    free(b);
 }
 
-static sbuf scratch; /* encoding buffer for XADD (loop thread only) */
+/* Adds one append to the connection's batch (submitted at the end of this read, or when a request
+ * that is not an append to the same log comes, or when full); the reply comes once durable. */
+static void submit_append(cmd_ctx *x, stream_ent *ent, enum slot_kind kind, const resp_arg *fv,
+                          size_t nfv)
+{
+    conn *c = x->c;
+    size_t len = 0;
+    if (kind == SLOT_XADD) {
+        len = 6;
+        for (size_t i = 0; i < nfv; i++)
+            len += 4 + fv[i].len;
+    } else {
+        len = fv[0].len;
+    }
+    /* a record the store will refuse goes alone, so that its error is its own */
+    bool alone = len > x->srv->record_max_bytes;
+    abatch *b = c->building;
+    if (b && (alone || b->ent != ent || b->n == SERVER_BATCH_MAX_RECORDS ||
+              c->bbuf.len + len > SERVER_BATCH_MAX_BYTES)) {
+        batch_flush(x->srv, c);
+        b = NULL;
+    }
+    if (!b) {
+        b = calloc(1, sizeof *b);
+        if (!b)
+            abort();
+        b->c = c;
+        b->ent = ent;
+        c->building = b;
+        c->bbuf.len = 0;
+        c->boff[0] = 0;
+    }
+    if (kind == SLOT_XADD)
+        encode_fields(&c->bbuf, fv, nfv);
+    else
+        sbuf_append(&c->bbuf, fv[0].p, fv[0].len);
+    b->slots[b->n] = conn_slot_pending(c, kind);
+    b->n++;
+    c->boff[b->n] = c->bbuf.len;
+    if (alone)
+        batch_flush(x->srv, c);
+}
 
 static void cmd_xadd(cmd_ctx *x)
 {
@@ -680,6 +729,7 @@ static void cmd_xadd(cmd_ctx *x)
         }
     }
     if (explicit_id) {
+        batch_flush(x->srv, x->c); /* earlier appends of this pipeline count as in flight */
         seglog_tail t;
         int rc = seglog_log_find_tail(x->srv->s, ent->id, &t, &err);
         if (rc != SEGLOG_OK) {
@@ -697,15 +747,14 @@ static void cmd_xadd(cmd_ctx *x)
             return;
         }
     }
-    encode_fields(&scratch, &x->argv[i], nfv);
-    submit_append(x, ent, SLOT_XADD, scratch.p, scratch.len);
+    submit_append(x, ent, SLOT_XADD, &x->argv[i], nfv);
 }
 
 static void cmd_log_append(cmd_ctx *x)
 {
     stream_ent *ent = lookup_or_err(x, 1);
     if (ent)
-        submit_append(x, ent, SLOT_APPEND, x->argv[2].p, x->argv[2].len);
+        submit_append(x, ent, SLOT_APPEND, &x->argv[2], 1);
 }
 
 static void cmd_log_create(cmd_ctx *x)
@@ -1448,6 +1497,7 @@ void cmd_dispatch(server *srv, conn *c, resp_arg *argv, size_t argc)
         }
     }
     if (!d) {
+        batch_flush(srv, c);
         sbuf *b = conn_reply(c);
         char args[200];
         size_t off = 0;
@@ -1461,6 +1511,8 @@ void cmd_dispatch(server *srv, conn *c, resp_arg *argv, size_t argc)
                     (int)(argv[0].len > 64 ? 64 : argv[0].len), argv[0].p, args);
         return;
     }
+    if (c->building && d->fn != cmd_xadd && d->fn != cmd_log_append)
+        batch_flush(srv, c); /* keeps every other command after the appends before it */
     if (!c->authed && !d->noauth) {
         resp_error(conn_reply(c), "NOAUTH Authentication required.");
         return;

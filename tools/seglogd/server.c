@@ -126,6 +126,7 @@ static void conn_free(conn *c)
         free(s);
     }
     free(c->argv);
+    sbuf_fini(&c->bbuf);
     free(c);
 }
 
@@ -135,6 +136,8 @@ static void conn_kill(conn *c)
     if (c->dead)
         return;
     server *srv = c->srv;
+    if (c->building)
+        batch_flush(srv, c);
     if (c->blocked)
         server_unblock(srv, c);
     epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
@@ -310,6 +313,8 @@ static void conn_process(conn *c)
             cmd_dispatch(srv, c, c->argv, argc);
         }
     }
+    if (c->building)
+        batch_flush(srv, c);
     if (!c->dead)
         sbuf_consume(&c->in, pos);
 }
@@ -420,18 +425,18 @@ static void on_accept(server *srv, int lfd, enum conn_kind kind)
 void server_append_cb(void *ctx, int status, seglog_lsn first, seglog_lsn last)
 {
     (void)last;
-    slot *s = ctx;
-    server *srv = s->c->srv; /* c is not freed while s is in flight; srv is immutable */
-    s->status = status;
-    s->lsn = first;
+    abatch *b = ctx;
+    server *srv = b->c->srv; /* c is not freed while b is in flight; srv is immutable */
+    b->status = status;
+    b->first = first;
     pthread_mutex_lock(&srv->cq_mu);
     bool was_empty = srv->cq_head == NULL;
-    s->cnext = NULL;
+    b->cnext = NULL;
     if (srv->cq_tail)
-        srv->cq_tail->cnext = s;
+        srv->cq_tail->cnext = b;
     else
-        srv->cq_head = s;
-    srv->cq_tail = s;
+        srv->cq_head = b;
+    srv->cq_tail = b;
     pthread_mutex_unlock(&srv->cq_mu);
     if (was_empty) {
         uint64_t one = 1;
@@ -465,49 +470,57 @@ static void drain_completions(server *srv)
     ssize_t ignored = read(srv->event_fd, &v, sizeof v);
     (void)ignored;
     pthread_mutex_lock(&srv->cq_mu);
-    slot *s = srv->cq_head;
+    abatch *b = srv->cq_head;
     srv->cq_head = srv->cq_tail = NULL;
     pthread_mutex_unlock(&srv->cq_mu);
     uint64_t n = 0;
     uint64_t t = now_ns();
     /* connections whose replies changed: each is written once, after the batch */
     conn *touched = NULL;
-    while (s) {
-        slot *next = s->cnext;
-        n++;
-        srv->inflight_appends--;
-        s->ent->inflight--;
-        ent_pending_remove(s->ent, s);
-        if (s->status == SEGLOG_OK) {
-            s->ent->gen++;
-            srv->m.appends_ok++;
-            srv->m.append_bytes += s->bytes;
-            hist_add(&srv->m.append_latency, (t - s->start_ns) / 1000u);
-            if (s->kind == SLOT_XADD) {
-                char id[32];
-                int len = snprintf(id, sizeof id, "%llu-0", (unsigned long long)s->lsn);
-                resp_bulk(&s->buf, id, (size_t)len);
-            } else {
-                resp_int(&s->buf, (long long)s->lsn);
-            }
+    while (b) {
+        abatch *next = b->cnext;
+        n += b->n;
+        srv->inflight_appends -= b->n;
+        b->ent->inflight -= b->n;
+        ent_pending_remove(b->ent, b);
+        if (b->status == SEGLOG_OK) {
+            b->ent->gen++;
+            srv->m.appends_ok += b->n;
+            srv->m.append_bytes += b->bytes;
         } else {
-            srv->m.appends_failed++;
-            if (s->status == SEGLOG_ETIMEDOUT)
+            srv->m.appends_failed += b->n;
+        }
+        uint64_t us = (t - b->start_ns) / 1000u;
+        conn *c = b->c;
+        bool dead = c->dead;
+        for (uint32_t i = 0; i < b->n; i++) {
+            slot *s = b->slots[i];
+            if (b->status == SEGLOG_OK) {
+                hist_add(&srv->m.append_latency, us);
+                seglog_lsn lsn = b->first + i;
+                if (s->kind == SLOT_XADD) {
+                    char id[32];
+                    int len = snprintf(id, sizeof id, "%llu-0", (unsigned long long)lsn);
+                    resp_bulk(&s->buf, id, (size_t)len);
+                } else {
+                    resp_int(&s->buf, (long long)lsn);
+                }
+            } else if (b->status == SEGLOG_ETIMEDOUT) {
                 resp_errorf(&s->buf, "TIMEOUT the log stayed sealed for %u ms; append not done",
                             srv->opt.append_wait_ms);
-            else
-                resp_errorf(&s->buf, "%s append failed: %s", seglog_reply_prefix(s->status),
-                            seglog_strerror(s->status));
+            } else {
+                resp_errorf(&s->buf, "%s append failed: %s", seglog_reply_prefix(b->status),
+                            seglog_strerror(b->status));
+            }
+            conn_slot_finish(c, s);
         }
-        conn *c = s->c;
-        bool dead = c->dead;
-        conn_slot_finish(c, s);
+        free(b);
         if (!dead && !c->touched) {
             c->touched = true;
             c->tnext = touched;
             touched = c;
         }
-        s = next;
+        b = next;
     }
     while (touched) {
         conn *c = touched;
@@ -644,6 +657,9 @@ int server_open(server *srv, const server_options *opt)
                              .max_request_bytes = opt->max_request_bytes,
                              .max_inline_bytes = SERVER_MAX_INLINE_BYTES};
     srv->m.start_ms = now_ms();
+    seglog_options so;
+    seglog_options_init(&so); /* the store is opened with the defaults */
+    srv->record_max_bytes = so.record_max_bytes;
     pthread_mutex_init(&srv->cq_mu, NULL);
 
     /* Signals: blocked in every thread (the store's threads inherit this mask) and read from a
@@ -845,14 +861,16 @@ void server_close(server *srv)
     seglog_close(srv->s);
     srv->s = NULL;
     pthread_mutex_lock(&srv->cq_mu);
-    slot *s = srv->cq_head;
+    abatch *b = srv->cq_head;
     srv->cq_head = srv->cq_tail = NULL;
     pthread_mutex_unlock(&srv->cq_mu);
-    while (s) {
-        slot *next = s->cnext;
-        srv->inflight_appends--;
-        conn_slot_finish(s->c, s); /* dead connections: frees the slot */
-        s = next;
+    while (b) {
+        abatch *next = b->cnext;
+        srv->inflight_appends -= b->n;
+        for (uint32_t i = 0; i < b->n; i++)
+            conn_slot_finish(b->c, b->slots[i]); /* dead connections: frees the slot */
+        free(b);
+        b = next;
     }
     sweep_grave(srv);
     catalog_free(srv);

@@ -28,6 +28,8 @@
 #define SERVER_HTTP_REQUEST_MAX_BYTES 8192u  /* one /metrics request */
 #define SERVER_SHUTDOWN_DRAIN_MS 10000u      /* longest wait for in-flight appends at exit */
 #define SERVER_RANGE_MAX_ENTRIES 100000u     /* entries in one XRANGE/LOG.READ without COUNT */
+#define SERVER_BATCH_MAX_RECORDS 64u         /* pipelined appends of one connection in one batch */
+#define SERVER_BATCH_MAX_BYTES (1u << 20)    /* their payload bytes (the library allows 2 MiB) */
 _Static_assert(SERVER_REPLY_MAX_BYTES > SERVER_OUT_SOFT_BYTES, "a reply may exceed the soft limit");
 
 typedef struct server_options {
@@ -55,7 +57,7 @@ typedef struct stream_ent {
     seglog_log_id id;
     uint64_t gen; /* bumped whenever the loop learns the log changed (append, seal, extend, trim) */
     uint32_t inflight; /* appends submitted and not yet completed */
-    struct slot *pending_head, *pending_tail; /* those appends, oldest first (LOG.DESCRIBE) */
+    struct abatch *pending_head, *pending_tail; /* those appends' batches, oldest first */
 } stream_ent;
 
 typedef struct conn conn;
@@ -64,22 +66,33 @@ typedef struct server server;
 enum slot_kind { SLOT_READY, SLOT_XADD, SLOT_APPEND, SLOT_XREAD };
 
 /* One reply position in a connection's ordered reply queue. A READY slot holds finished bytes; an
- * append slot waits for its completion; an XREAD slot waits for data or its deadline. Replies leave
- * in queue order, so pipelined commands are answered in request order whatever completes first. */
+ * append slot waits for its batch's completion; an XREAD slot waits for data or its deadline.
+ * Replies leave in queue order, so pipelined commands are answered in request order whatever
+ * completes first. */
 typedef struct slot {
     struct slot *next;  /* in the connection's queue */
-    struct slot *cnext; /* in the server's completion queue */
     conn *c;
     enum slot_kind kind;
     bool done;
     sbuf buf;
-    stream_ent *ent;     /* append slots: the log */
-    struct slot *eprev, *enext; /* append slots: in ent's pending list */
-    uint64_t start_ns;   /* append slots: when submitted */
-    uint64_t bytes;      /* append slots: payload bytes */
-    int status;          /* filled by the completion */
-    seglog_lsn lsn;      /* filled by the completion */
 } slot;
+
+/* Appends of one connection to one log that arrived back to back (pipelined), submitted as one
+ * atomic, contiguous seglog batch: record i gets LSN first + i. One store op instead of up to
+ * SERVER_BATCH_MAX_RECORDS halves the store's per-append work under pipelining; requests that
+ * arrive alone are batches of one. */
+typedef struct abatch {
+    struct abatch *cnext;         /* in the server's completion queue */
+    struct abatch *eprev, *enext; /* in ent's pending list */
+    conn *c;
+    stream_ent *ent;
+    uint32_t n;
+    slot *slots[SERVER_BATCH_MAX_RECORDS];
+    uint64_t start_ns;            /* when submitted */
+    uint64_t bytes;               /* payload bytes */
+    int status;                   /* filled by the completion */
+    seglog_lsn first;             /* filled by the completion */
+} abatch;
 
 /* A client blocked in XREAD BLOCK. */
 typedef struct xread_wait {
@@ -119,6 +132,9 @@ struct conn {
     uint64_t last_ms;    /* last activity, for the idle timeout */
     char name[64];       /* CLIENT SETNAME */
     resp_arg *argv;      /* SERVER_MAX_ARGS entries, allocated on first request */
+    abatch *building;    /* appends collected from this read, not yet submitted */
+    sbuf bbuf;           /* their payloads, back to back */
+    size_t boff[SERVER_BATCH_MAX_RECORDS + 1]; /* payload i is bbuf[boff[i], boff[i + 1]) */
 };
 
 /* A log-scale histogram: bucket i counts values <= hist_bound(i); bounds grow by about 19% (four
@@ -163,13 +179,14 @@ struct server {
     uint64_t stop_deadline_ms;
     /* completion queue: filled by store threads */
     pthread_mutex_t cq_mu;
-    slot *cq_head, *cq_tail;
+    abatch *cq_head, *cq_tail;
     /* catalog: stream key -> log (commands.c) */
     stream_ent **cat;      /* open-addressed table */
     size_t cat_cap, cat_n;
     seglog_log_id cat_next_id;
     server_metrics m;
     resp_limits lim;
+    uint32_t record_max_bytes; /* the store's record limit (seglog_options default) */
 };
 
 uint64_t now_ms(void);
@@ -194,7 +211,8 @@ void catalog_free(server *srv);
 /* Retries a blocked XREAD: replies and returns true if it is finished (data or deadline). */
 bool xread_retry(server *srv, conn *c, bool timed_out);
 void xread_wait_free(xread_wait *w);
-void ent_pending_remove(stream_ent *ent, slot *sl);
+void ent_pending_remove(stream_ent *ent, abatch *b);
+void batch_flush(server *srv, conn *c); /* submits c->building, if any */
 const char *seglog_reply_prefix(int code);
 
 /* metrics.c */
