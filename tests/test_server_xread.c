@@ -144,6 +144,29 @@ static void test_block_follows_tail(void **state)
     expect_status(r, "PONG");
     freeReplyObject(r);
 
+    /* a blocked client that hangs up is freed at once, not at its (infinite) deadline */
+    redisContext *gone = srv_connect(s);
+    send_only(gone, "XREAD BLOCK 0 STREAMS t $");
+    int blocked = 0;
+    for (int i = 0; i < 500 && !blocked; i++) {
+        x = CMD(w, "INFO clients");
+        blocked = strstr(x->str, "blocked_clients:1\r") != NULL;
+        freeReplyObject(x);
+        if (!blocked)
+            srv_sleep_ms(10);
+    }
+    assert_true(blocked);
+    redisFree(gone);
+    int freed = 0;
+    for (int i = 0; i < 500 && !freed; i++) {
+        x = CMD(w, "INFO clients");
+        freed = strstr(x->str, "blocked_clients:0\r") != NULL;
+        freeReplyObject(x);
+        if (!freed)
+            srv_sleep_ms(10);
+    }
+    assert_true(freed);
+
     /* SIGTERM while a client is blocked: a null reply, a clean exit */
     send_only(reader, "XREAD BLOCK 0 STREAMS t $");
     srv_sleep_ms(50);

@@ -37,6 +37,7 @@ static void usage(FILE *out)
             "                       (default %u)\n"
             "  --max-streams N      stream keys the server creates (default %u)\n"
             "  --port-file PATH     write \"<port> <metrics port>\" there once listening\n"
+            "  --wal-groups N       WAL group commits in flight (default: the library's, 4)\n"
             "  --help, --version\n"
             "\n"
             "SIGTERM or SHUTDOWN: stop accepting, finish in-flight appends, close the store.\n",
@@ -70,7 +71,7 @@ int main(int argc, char **argv)
         o.requirepass = env_pass;
     enum {
         O_DIR = 256, O_BIND, O_PORT, O_UNIX, O_PASS, O_METRICS, O_MAXCLIENTS, O_TIMEOUT, O_BULK,
-        O_REQUEST, O_WAIT, O_STREAMS, O_PORTFILE, O_HELP, O_VERSION
+        O_REQUEST, O_WAIT, O_STREAMS, O_PORTFILE, O_HELP, O_VERSION, O_WALGROUPS
     };
     static const struct option opts[] = {
         {"dir", required_argument, NULL, O_DIR},
@@ -86,6 +87,7 @@ int main(int argc, char **argv)
         {"append-wait-ms", required_argument, NULL, O_WAIT},
         {"max-streams", required_argument, NULL, O_STREAMS},
         {"port-file", required_argument, NULL, O_PORTFILE},
+        {"wal-groups", required_argument, NULL, O_WALGROUPS},
         {"help", no_argument, NULL, O_HELP},
         {"version", no_argument, NULL, O_VERSION},
         {NULL, 0, NULL, 0},
@@ -130,6 +132,10 @@ int main(int argc, char **argv)
         case O_STREAMS:
             if (num(optarg, 1000000, &v) || v == 0) return 2;
             o.max_streams = (uint32_t)v;
+            break;
+        case O_WALGROUPS:
+            if (num(optarg, 64, &v)) return 2;
+            o.wal_groups = (uint32_t)v;
             break;
         case O_VERSION: printf("seglogd %s\n", seglog_version()); return 0;
         case 'h':

@@ -108,6 +108,8 @@ static void conn_set_events(conn *c)
         ev |= EPOLLIN;
     if (pending_out)
         ev |= EPOLLOUT;
+    if (c->blocked)
+        ev |= EPOLLRDHUP; /* not read while blocked, but a hang-up must free it (BLOCK 0) */
     if (ev == c->ev)
         return;
     struct epoll_event e = {.events = ev, .data.ptr = c};
@@ -688,7 +690,11 @@ int server_open(server *srv, const server_options *opt)
     }
 
     seglog_error err = {0};
-    int rc = seglog_open(&srv->s, opt->dir, NULL, &err);
+    seglog_options sopt;
+    seglog_options_init(&sopt);
+    if (opt->wal_groups)
+        sopt.wal_inflight_groups = opt->wal_groups;
+    int rc = seglog_open(&srv->s, opt->dir, &sopt, &err);
     if (rc != SEGLOG_OK) {
         fprintf(stderr, "seglogd: cannot open the store in %s: %s\n", opt->dir, err.message);
         return -1;
@@ -834,6 +840,10 @@ int server_run(server *srv)
                 conn *c = evs[i].data.ptr;
                 if (c->dead)
                     break;
+                if (c->blocked && (evs[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
+                    conn_kill(c); /* a blocked client went away */
+                    break;
+                }
                 if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
                     conn_on_readable(c);
                 if (!c->dead && (evs[i].events & EPOLLOUT))

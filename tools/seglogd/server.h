@@ -46,6 +46,7 @@ typedef struct server_options {
     uint32_t max_streams;         /* stream keys (logs) the server will create */
     size_t max_bulk_bytes;        /* one argument */
     size_t max_request_bytes;     /* one request */
+    uint32_t wal_groups;          /* WAL group commits in flight (0: the library's default) */
 } server_options;
 
 void server_options_init(server_options *o);
