@@ -182,6 +182,7 @@ static void test_streams(void **state)
     assert_int_equal(r->elements, 0);
     freeReplyObject(r);
     EXPECT_ERR(c, "ERR Invalid stream ID", "XRANGE st x +");
+    EXPECT_ERR(c, "ERR COUNT is limited", "XRANGE st - + COUNT 100001");
 
     /* XREAD without BLOCK */
     r = CMD(c, "XREAD COUNT 2 STREAMS st 10-0");

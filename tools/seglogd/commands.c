@@ -980,8 +980,16 @@ static void cmd_log_read(cmd_ctx *x)
         from = 1;
     if (to > last)
         to = last;
-    if (count > SERVER_RANGE_MAX_ENTRIES)
-        count = SERVER_RANGE_MAX_ENTRIES;
+    bool counted = x->argc == 6;
+    if (counted && count > SERVER_RANGE_MAX_ENTRIES) {
+        resp_errorf(R(x), "ERR COUNT is limited to %u entries per reply", SERVER_RANGE_MAX_ENTRIES);
+        return;
+    }
+    if (!counted && from <= to && to - from + 1 > SERVER_RANGE_MAX_ENTRIES) {
+        resp_errorf(R(x), "ERR the range holds more than %u entries: page through it with COUNT",
+                    SERVER_RANGE_MAX_ENTRIES);
+        return;
+    }
     sbuf body = {0};
     size_t n = 0;
     if (from <= to && count > 0) {
@@ -1065,13 +1073,18 @@ static void do_range(cmd_ctx *x, bool rev)
         resp_error(R(x), "ERR Invalid stream ID specified as stream command argument");
         return;
     }
-    if (x->argc == 6 && arg_is(&x->argv[4], "COUNT")) {
+    bool counted = x->argc == 6 && arg_is(&x->argv[4], "COUNT");
+    if (counted) {
         int64_t c;
         if (!arg_i64(&x->argv[5], &c)) {
             resp_error(R(x), "ERR value is not an integer or out of range");
             return;
         }
         count = c < 0 ? 0 : (uint64_t)c;
+        if (count > SERVER_RANGE_MAX_ENTRIES) {
+            resp_errorf(R(x), "ERR COUNT is limited to %u entries per reply", SERVER_RANGE_MAX_ENTRIES);
+            return;
+        }
     } else if (x->argc != 4) {
         resp_error(R(x), "ERR syntax error");
         return;
@@ -1096,8 +1109,13 @@ static void do_range(cmd_ctx *x, bool rev)
         resp_array(R(x), 0);
         return;
     }
-    if (count > SERVER_RANGE_MAX_ENTRIES)
-        count = SERVER_RANGE_MAX_ENTRIES;
+    /* without COUNT the whole range is asked for: more than one reply may hold is an error,
+     * never a silently shortened answer */
+    if (!counted && end - start + 1 > SERVER_RANGE_MAX_ENTRIES) {
+        resp_errorf(R(x), "ERR the range holds more than %u entries: page through it with COUNT",
+                    SERVER_RANGE_MAX_ENTRIES);
+        return;
+    }
     if (rev && end - start + 1 > count)
         start = end - count + 1; /* LSNs are dense above the trim point */
     uint64_t span = end - start + 1;
@@ -1451,39 +1469,40 @@ static void cmd_xread(cmd_ctx *x)
 
 typedef struct cmd_def {
     const char *name;
+    size_t len;     /* strlen(name): most lookups end at a length mismatch */
     int arity;      /* Redis style: n exact argument count (name included), -n at least n */
     bool noauth;    /* allowed before AUTH */
     void (*fn)(cmd_ctx *x);
 } cmd_def;
 
 static const cmd_def cmd_table[] = {
-    {"PING", -1, false, cmd_ping},
-    {"ECHO", 2, false, cmd_echo},
-    {"AUTH", -2, true, cmd_auth},
-    {"HELLO", -1, true, cmd_hello},
-    {"INFO", -1, false, cmd_info},
-    {"COMMAND", -1, false, cmd_command},
-    {"CLIENT", -2, false, cmd_client},
-    {"SELECT", 2, false, cmd_select},
-    {"CONFIG", -2, false, cmd_config},
-    {"QUIT", -1, true, cmd_quit},
-    {"SHUTDOWN", -1, false, cmd_shutdown},
-    {"XADD", -5, false, cmd_xadd},
-    {"XRANGE", -4, false, cmd_xrange},
-    {"XREVRANGE", -4, false, cmd_xrevrange},
-    {"XREAD", -4, false, cmd_xread},
-    {"XLEN", 2, false, cmd_xlen},
-    {"XTRIM", -4, false, cmd_xtrim},
-    {"XINFO", -3, false, cmd_xinfo},
-    {"LOG.CREATE", 2, false, cmd_log_create},
-    {"LOG.APPEND", 3, false, cmd_log_append},
-    {"LOG.READ", -4, false, cmd_log_read},
-    {"LOG.TAIL", 2, false, cmd_log_tail},
-    {"LOG.SEAL", 2, false, cmd_log_seal},
-    {"LOG.EXTEND", -2, false, cmd_log_extend},
-    {"LOG.SEALEXTEND", -2, false, cmd_log_sealextend},
-    {"LOG.TRIM", 3, false, cmd_log_trim},
-    {"LOG.DESCRIBE", -2, false, cmd_log_describe},
+    {"PING", 4, -1, false, cmd_ping},
+    {"ECHO", 4, 2, false, cmd_echo},
+    {"AUTH", 4, -2, true, cmd_auth},
+    {"HELLO", 5, -1, true, cmd_hello},
+    {"INFO", 4, -1, false, cmd_info},
+    {"COMMAND", 7, -1, false, cmd_command},
+    {"CLIENT", 6, -2, false, cmd_client},
+    {"SELECT", 6, 2, false, cmd_select},
+    {"CONFIG", 6, -2, false, cmd_config},
+    {"QUIT", 4, -1, true, cmd_quit},
+    {"SHUTDOWN", 8, -1, false, cmd_shutdown},
+    {"XADD", 4, -5, false, cmd_xadd},
+    {"XRANGE", 6, -4, false, cmd_xrange},
+    {"XREVRANGE", 9, -4, false, cmd_xrevrange},
+    {"XREAD", 5, -4, false, cmd_xread},
+    {"XLEN", 4, 2, false, cmd_xlen},
+    {"XTRIM", 5, -4, false, cmd_xtrim},
+    {"XINFO", 5, -3, false, cmd_xinfo},
+    {"LOG.CREATE", 10, 2, false, cmd_log_create},
+    {"LOG.APPEND", 10, 3, false, cmd_log_append},
+    {"LOG.READ", 8, -4, false, cmd_log_read},
+    {"LOG.TAIL", 8, 2, false, cmd_log_tail},
+    {"LOG.SEAL", 8, 2, false, cmd_log_seal},
+    {"LOG.EXTEND", 10, -2, false, cmd_log_extend},
+    {"LOG.SEALEXTEND", 14, -2, false, cmd_log_sealextend},
+    {"LOG.TRIM", 8, 3, false, cmd_log_trim},
+    {"LOG.DESCRIBE", 12, -2, false, cmd_log_describe},
 };
 
 void cmd_dispatch(server *srv, conn *c, resp_arg *argv, size_t argc)
@@ -1491,7 +1510,8 @@ void cmd_dispatch(server *srv, conn *c, resp_arg *argv, size_t argc)
     cmd_ctx x = {.srv = srv, .c = c, .argv = argv, .argc = argc};
     const cmd_def *d = NULL;
     for (size_t i = 0; i < sizeof cmd_table / sizeof cmd_table[0]; i++) {
-        if (arg_is(&argv[0], cmd_table[i].name)) {
+        if (argv[0].len == cmd_table[i].len &&
+            strncasecmp(argv[0].p, cmd_table[i].name, argv[0].len) == 0) {
             d = &cmd_table[i];
             break;
         }
