@@ -3,7 +3,8 @@
 # appendfsync always), in the same run: redis-benchmark with 50 clients, at -P 1 and -P 16,
 # XADD on both servers, LOG.APPEND on seglogd against RPUSH on redis (a raw durable append each).
 # Each configuration runs RUNS times, alternating the two servers, and the medians of requests/s,
-# p50 and p99 are printed with the ratio seglogd/redis.
+# p50 and p99 are printed with the ratio seglogd/redis of the medians ("ratio") and the median of
+# the per-run ratios of back-to-back runs ("paired", the steadier one on a shared machine).
 #
 #   tools/bench-server.sh [--runs N] [--requests N] [--clients N] [--build DIR] [--keep]
 #
@@ -87,14 +88,16 @@ for run in $(seq "$RUNS"); do
         echo "run $run $kind -P $pipe: redis-server $r | seglogd $s" >&2
         RES[redis:$cfg]+="$r"$'\n'
         RES[seglogd:$cfg]+="$s"$'\n'
+        # the two ran back to back, so their ratio cancels much of the machine's noise
+        RES[ratio:$cfg]+="$(awk -v a="${s%% *}" -v b="${r%% *}" 'BEGIN { if (b > 0) print a / b }')"$'\n'
     done
 done
 
 col() { printf '%s' "$1" | awk -v c="$2" 'NF { print $c }' | median; }
 printf '\n%d clients, %d runs each (medians), %s; redis-server %s with appendonly yes, appendfsync always\n' \
     "$CLIENTS" "$RUNS" "$(date -u +%FT%TZ)" "$(redis-server --version | awk '{print $3}')"
-printf '%-28s %12s %8s %8s   %12s %8s %8s   %7s\n' "workload" "redis req/s" "p50 ms" "p99 ms" \
-    "seglogd req/s" "p50 ms" "p99 ms" "ratio"
+printf '%-28s %12s %8s %8s   %12s %8s %8s   %7s %7s\n' "workload" "redis req/s" "p50 ms" "p99 ms" \
+    "seglogd req/s" "p50 ms" "p99 ms" "ratio" "paired"
 for cfg in "${CONFIGS[@]}"; do
     kind="${cfg%%:*}" pipe="${cfg##*:}"
     name="XADD -P $pipe"
@@ -102,8 +105,9 @@ for cfg in "${CONFIGS[@]}"; do
     rr=$(col "${RES[redis:$cfg]}" 1) rp50=$(col "${RES[redis:$cfg]}" 2) rp99=$(col "${RES[redis:$cfg]}" 3)
     sr=$(col "${RES[seglogd:$cfg]}" 1) sp50=$(col "${RES[seglogd:$cfg]}" 2) sp99=$(col "${RES[seglogd:$cfg]}" 3)
     ratio=$(awk -v a="$sr" -v b="$rr" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }')
-    printf '%-28s %12.0f %8s %8s   %12.0f %8s %8s   %7s\n' "$name" "$rr" "$rp50" "$rp99" "$sr" \
-        "$sp50" "$sp99" "$ratio"
+    paired=$(printf '%s' "${RES[ratio:$cfg]}" | awk 'NF' | median | awk '{ printf "%.2fx", $1 }')
+    printf '%-28s %12.0f %8s %8s   %12.0f %8s %8s   %7s %7s\n' "$name" "$rr" "$rp50" "$rp99" "$sr" \
+        "$sp50" "$sp99" "$ratio" "$paired"
 done
 redis-cli -p "$SEGLOGD_PORT" INFO store | grep -E '^(appends|wal_groups|wal_fsyncs):' | tr -d '\r' |
     paste -sd' ' | sed 's/^/seglogd store: /'
