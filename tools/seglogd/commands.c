@@ -801,10 +801,11 @@ static void cmd_log_tail(cmd_ctx *x)
         reply_tail(x, &t);
 }
 
+/* The chain changed: blocked XREADs on this log look again (server.c wakes them). */
 static void chain_changed(cmd_ctx *x, stream_ent *ent)
 {
-    ent->gen++;
     (void)x;
+    ent->gen++;
 }
 
 static void cmd_log_seal(cmd_ctx *x)

@@ -8,13 +8,14 @@
  * small reads and writes on many sockets where readiness is what matters, and the durable work is
  * already io_uring-driven inside the store. One thread serves every client; no thread per client.
  *
- * Durability and order. An append (XADD, LOG.APPEND) is handed to seglog_log_append_async with a
- * pending slot of its connection as context. The store calls back on its own thread once the
- * record is durable (or failed); the callback only pushes the slot onto a mutex-protected
- * completion queue and, if the queue was empty, writes the eventfd. The loop drains the queue,
- * writes each reply into its slot, and releases a connection's slots from the head of its queue
- * while they are done. So a reply is sent only after its append is durable, and pipelined replies
- * leave in request order even when appends complete out of order.
+ * Durability and order. The appends (XADD, LOG.APPEND) that one read of a connection brings for one
+ * log are collected into a batch (commands.c) and handed to seglog_log_append_async with the batch
+ * as context; each has a pending slot in the connection's ordered reply queue. The store calls
+ * back on its own thread once the batch is durable (or failed); the callback only pushes the batch
+ * onto a mutex-protected completion queue and, if the queue was empty, writes the eventfd. The loop
+ * drains the queue, writes each reply into its slot, and releases a connection's slots from the
+ * head of its queue while they are done. So a reply is sent only after its append is durable, and
+ * pipelined replies leave in request order even when appends complete out of order.
  *
  * Memory is bounded: a connection is not read while it has SERVER_INFLIGHT_MAX unanswered requests
  * or more than SERVER_OUT_SOFT_BYTES of unsent output (backpressure: the client must read), one
