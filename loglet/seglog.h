@@ -302,6 +302,9 @@ typedef struct seglog_stats {
     uint64_t segments;          /* live (not trimmed) */
     uint64_t column_families;   /* in RocksDB, pool and metadata included */
     uint64_t cf_pool;           /* pre-created, unassigned */
+    uint64_t cf_created;        /* since open: column families created for the pool */
+    uint64_t cf_recycled;       /* since open: trimmed segments' column families reused */
+    uint64_t cf_dropped;        /* since open */
     uint64_t memory_budget_bytes;
     uint64_t memtable_bytes;    /* current write-buffer use across all column families */
     uint64_t appends;           /* records made durable since open */

@@ -14,6 +14,10 @@
 int seglog_open_with_faults(seglog **out, const char *dir, const seglog_options *opts,
                             const wal_fault *faults, size_t n_faults, seglog_error *err);
 
+/* Tests only: holds (pause = true) or resumes the store's apply thread, so that acknowledged
+ * records stay out of RocksDB and reads must be served from the ops on their way there. */
+void seglog_pause_apply(seglog *s, bool pause);
+
 /* Kill points of the store (see wal.h for the mechanism: SEGLOG_KILL_POINT=name raises SIGKILL
  * there, after SEGLOG_KILL_AFTER hits). */
 #define STORE_KILL_SEAL_BEFORE_WAL "store-seal-before-wal"   /* seal+extend built, not yet in WAL */

@@ -8,8 +8,10 @@
  *
  * THE PATH OF AN OPERATION
  *   store_submit encodes the op (header + payloads gathered, one copy) into the WAL without ever
- *   waiting. When the WAL reports it durable (on the WAL thread, in WAL order), the caller's
- *   callback runs at once (the acknowledgement) and the op is copied to the apply queue (bounded:
+ *   waiting. When the WAL reports it durable (on the WAL thread, in WAL order), the op is copied
+ *   out of the WAL's buffer, the caller's callback runs at once (the acknowledgement, with the
+ *   copy as a store_pending its readers may use until it is applied) and the copy joins the apply
+ *   queue (bounded:
  *   STORE_APPLY_QUEUE_MAX_BYTES; beyond it the WAL thread waits, which is backpressure). The apply
  *   thread writes each op to RocksDB as ONE write batch with RocksDB's own WAL disabled: records
  *   into the segment's CF, the segment's and the log's metadata as absolute values, and the
@@ -30,9 +32,15 @@
  * THE COLUMN FAMILY POOL
  *   Creating a CF costs tens to hundreds of milliseconds and grows with the number of CFs
  *   (DESIGN.md), so a pool thread keeps cf_pool_target CFs created ahead; seal+extend takes one.
+ *   A trim empties the CFs of the segments it trims with a range deletion in its own batch, and
+ *   once the batch is written puts them back into the pool (recycling; beyond twice the target
+ *   they are dropped), so a store whose logs are sealed and trimmed at the same pace creates and
+ *   drops no CF at all. A recycled CF may serve another log whose LSNs overlap the old ones:
+ *   loglet re-checks the trim point after every read (a reader that looked up the segment before
+ *   the trim must not return the new owner's record).
  *   On open every CF that no live segment references is adopted into the pool if it is empty
- *   (created but never used: an orphan of an op that never became durable) and dropped if not
- *   (a trimmed segment's CF whose drop was interrupted). Drops happen on the pool thread.
+ *   (created but never used: an orphan of an op that never became durable; or recycled) and
+ *   dropped if not (its range deletion was lost with the crash). Drops happen on the pool thread.
  *
  * LOCKS
  *   cf_lock (rwlock) guards the CF table. pool_mu guards the pool, the drop queue and the
@@ -115,6 +123,11 @@ struct store {
     int pool_error;
     char pool_msg[SEGLOG_ERROR_MESSAGE_MAX];
     pthread_t pool_thread;
+    uint64_t n_created, n_recycled, n_dropped; /* since open */
+
+    /* Readers' cursors (store_iter), destroyed by store_close if still open. */
+    pthread_mutex_t iter_mu;
+    struct store_iter *iters;
 
     /* Checkpointer. */
     pthread_mutex_t ckpt_mu;
@@ -127,9 +140,10 @@ struct store {
     /* The apply queue: durable ops waiting for RocksDB, oldest first. */
     pthread_mutex_t apply_mu;
     pthread_cond_t apply_cv;      /* apply thread: work; WAL thread: room */
-    struct apply_entry *aq_head, *aq_tail;
+    struct store_pending *aq_head, *aq_tail;
     uint64_t aq_bytes;
     bool apply_stop;
+    bool apply_paused;            /* tests: store_pause_apply */
     int apply_error;              /* a RocksDB write failed: writes are refused */
     char apply_msg[SEGLOG_ERROR_MESSAGE_MAX];
     pthread_t apply_thread;
@@ -138,7 +152,7 @@ struct store {
     /* Apply (the apply thread only, and replay before it starts). */
     rocksdb_writebatch_t *batch;
     uint64_t *pending_drops;      /* CFs of segments trimmed by the batch being built */
-    uint32_t n_pending_drops;
+    uint32_t n_pending_drops;     /* (emptied by a range deletion in the batch: recycled) */
     seglog_buf *recs_scratch;
     store_seg *dropped_scratch;
     bool replaying;
@@ -151,13 +165,31 @@ typedef struct pending {
     uint8_t type; /* the WAL record type, which the WAL does not hand back */
 } pending;
 
-typedef struct apply_entry {
-    struct apply_entry *next;
+typedef struct store_pending {
+    struct store_pending *next;
     uint64_t seq;
     uint32_t len;
     uint8_t type;
     uint8_t data[]; /* the op as written to the WAL */
 } apply_entry;
+
+int store_pending_read(const store_pending *pend, uint64_t lsn, void **payload, size_t *len,
+                       uint64_t *time_us)
+{
+    const uint8_t *data;
+    uint32_t dlen;
+    if (pend->type != STORE_OP_APPEND ||
+        store_op_record(pend->data, pend->len, lsn, &data, &dlen, time_us) != SEGLOG_OK)
+        return SEGLOG_ENOTFOUND;
+    void *copy = malloc(dlen ? dlen : 1);
+    if (!copy)
+        return SEGLOG_ENOMEM;
+    if (dlen)
+        memcpy(copy, data, dlen);
+    *payload = copy;
+    *len = dlen;
+    return SEGLOG_OK;
+}
 
 /* ---- errors ---------------------------------------------------------------------------------- */
 
@@ -364,8 +396,21 @@ static int batch_op(store *st, uint64_t seq, const store_op *op, seglog_error *e
         break;
     case STORE_OP_TRIM:
         batch_put_log(st, &op->log);
-        for (uint32_t i = 0; i < op->n_dropped; i++)
+        for (uint32_t i = 0; i < op->n_dropped; i++) {
             batch_put_seg(st, &op->dropped[i]);
+            /* Empty the CF in this very batch, so that it can serve a new segment as soon as
+             * the batch is written (recycling: see batch_write). Replay repeats it in WAL order,
+             * before any later op that reuses the CF. Marks it dirty: the next checkpoint
+             * flushes the range deletion before the WAL lets this op go. */
+            rocksdb_column_family_handle_t *h = cf_for_write(st, op->dropped[i].cf_no);
+            if (h) {
+                static const uint8_t lo[8] = {0};
+                static const uint8_t hi[9] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                              0xff};
+                rocksdb_writebatch_delete_range_cf(st->batch, h, (const char *)lo, sizeof lo,
+                                                   (const char *)hi, sizeof hi);
+            }
+        }
         if (op->seg.seg_id != 0) {
             rocksdb_column_family_handle_t *h = cf_for_write(st, op->seg.cf_no);
             if (h) {
@@ -387,8 +432,37 @@ static int batch_op(store *st, uint64_t seq, const store_op *op, seglog_error *e
     return SEGLOG_OK;
 }
 
-/* Writes the pending batch (ops up to and including last_seq) to RocksDB, then lets the pool
- * thread drop the column families of segments it trimmed. */
+/* Puts the emptied CF of a trimmed segment back into the pool (it is not referenced by any live
+ * segment any more, and the range deletion that emptied it is written), or, when the pool holds
+ * plenty already, hands it to the pool thread to drop. In steady state (segments sealed, then
+ * trimmed) the store thus neither creates nor drops column families: both persist the options
+ * of every CF inside RocksDB's write thread, which is what makes them slow (DESIGN.md).
+ * During replay nothing is pooled here: sort_out_cfs adopts every empty unreferenced CF. */
+static void recycle_cf(store *st, uint64_t cf_no)
+{
+    if (st->replaying)
+        return;
+    pthread_mutex_lock(&st->pool_mu);
+    bool keep = st->n_pooled < 2u * st->opt.pub.cf_pool_target;
+    if (keep) {
+        pthread_rwlock_wrlock(&st->cf_lock);
+        long i = cf_find(st, cf_no);
+        keep = i >= 0 && !st->cfs[i].pooled;
+        if (keep) {
+            st->cfs[i].pooled = true;
+            st->n_pooled++;
+            st->n_recycled++;
+        }
+        pthread_rwlock_unlock(&st->cf_lock);
+        pthread_cond_broadcast(&st->pool_cv);
+    }
+    pthread_mutex_unlock(&st->pool_mu);
+    if (!keep)
+        queue_drop(st, cf_no);
+}
+
+/* Writes the pending batch (ops up to and including last_seq) to RocksDB, then recycles (or
+ * drops) the column families of the segments it trimmed. */
 static int batch_write(store *st, uint64_t last_seq, seglog_error *err)
 {
     uint8_t a[8];
@@ -403,7 +477,7 @@ static int batch_write(store *st, uint64_t last_seq, seglog_error *err)
     }
     atomic_store(&st->applied_seq, last_seq);
     for (uint32_t i = 0; i < st->n_pending_drops; i++)
-        queue_drop(st, st->pending_drops[i]);
+        recycle_cf(st, st->pending_drops[i]);
     st->n_pending_drops = 0;
     if (!st->replaying)
         wal_kill_point(STORE_KILL_AFTER_BATCH);
@@ -458,6 +532,9 @@ static void op_done(void *ctx, uint64_t seq, int status, const void *payload, ui
             e->len = len;
             e->type = p->type;
             memcpy(e->data, payload, len);
+            /* the acknowledgement first: the caller indexes e for its readers before the apply
+             * thread can see (and later free) it */
+            p->done(p->ctx, status, seq, e);
             pthread_mutex_lock(&st->apply_mu);
             while (st->aq_bytes + len > STORE_APPLY_QUEUE_MAX_BYTES && st->aq_head &&
                    st->apply_error == 0)
@@ -470,9 +547,11 @@ static void op_done(void *ctx, uint64_t seq, int status, const void *payload, ui
             st->aq_bytes += len;
             pthread_cond_broadcast(&st->apply_cv);
             pthread_mutex_unlock(&st->apply_mu);
+            free(p);
+            return;
         }
     }
-    p->done(p->ctx, status, seq);
+    p->done(p->ctx, status, seq, NULL);
     free(p);
 }
 
@@ -482,12 +561,14 @@ static void op_done(void *ctx, uint64_t seq, int status, const void *payload, ui
  * append's path together. */
 static void *apply_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "seglog-apply");
     store *st = arg;
     pthread_mutex_lock(&st->apply_mu);
     for (;;) {
         apply_entry *first = st->aq_head;
-        if (!first || (atomic_load(&st->creating) && !st->apply_stop &&
-                       st->aq_bytes < STORE_APPLY_QUEUE_MAX_BYTES / 2)) {
+        if (!first || (st->apply_paused && !st->apply_stop) ||
+            (atomic_load(&st->creating) && !st->apply_stop &&
+             st->aq_bytes < STORE_APPLY_QUEUE_MAX_BYTES / 2)) {
             if (!first && st->apply_stop)
                 break;
             pthread_cond_wait(&st->apply_cv, &st->apply_mu);
@@ -585,6 +666,7 @@ int store_wait_space(store *st, uint32_t bytes, uint32_t timeout_ms, seglog_erro
 
 static void *pool_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "seglog-cfpool");
     store *st = arg;
     pthread_mutex_lock(&st->pool_mu);
     while (!st->stop) {
@@ -606,6 +688,9 @@ static void *pool_main(void *arg)
             if (h) {
                 char *e = NULL;
                 rocksdb_drop_column_family(st->db, h, &e);
+                pthread_mutex_lock(&st->pool_mu);
+                st->n_dropped++;
+                pthread_mutex_unlock(&st->pool_mu);
                 if (e) {
                     seglog_error err;
                     rocks_err(e, &err, "drop column family");
@@ -650,6 +735,7 @@ static void *pool_main(void *arg)
             pthread_mutex_lock(&st->pool_mu);
             if (rc == SEGLOG_OK) {
                 st->n_pooled++;
+                st->n_created++;
             } else {
                 st->pool_error = rc;
                 snprintf(st->pool_msg, sizeof st->pool_msg, "%s", err.message);
@@ -715,7 +801,7 @@ void store_cf_return(store *st, uint64_t cf_no)
     pthread_mutex_lock(&st->pool_mu);
     pthread_rwlock_wrlock(&st->cf_lock);
     long i = cf_find(st, cf_no);
-    if (i >= 0 && !st->cfs[i].pooled && !st->cfs[i].dirty) {
+    if (i >= 0 && !st->cfs[i].pooled) {
         st->cfs[i].pooled = true;
         st->n_pooled++;
     }
@@ -778,6 +864,7 @@ static int checkpoint_now(store *st, seglog_error *err)
 
 static void *ckpt_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "seglog-ckpt");
     store *st = arg;
     pthread_mutex_lock(&st->ckpt_mu);
     while (!st->ckpt_stop) {
@@ -979,7 +1066,7 @@ static int sort_out_cfs(store *st, seglog_error *err)
         rocksdb_iter_seek_to_first(ci);
         bool empty = !rocksdb_iter_valid(ci);
         rocksdb_iter_destroy(ci);
-        if (empty) {
+        if (empty && st->n_pooled < 2u * st->opt.pub.cf_pool_target) {
             st->cfs[i].pooled = true;
             st->n_pooled++;
         } else {
@@ -1028,6 +1115,7 @@ static void store_free(store *st)
     pthread_mutex_destroy(&st->ckpt_mu);
     pthread_cond_destroy(&st->ckpt_cv);
     pthread_mutex_destroy(&st->apply_mu);
+    pthread_mutex_destroy(&st->iter_mu);
     pthread_cond_destroy(&st->apply_cv);
     free(st);
 }
@@ -1064,6 +1152,7 @@ int store_open(store **out, const char *dir, const store_options *opts, seglog_e
     pthread_mutex_init(&st->ckpt_mu, NULL);
     pthread_cond_init(&st->ckpt_cv, NULL);
     pthread_mutex_init(&st->apply_mu, NULL);
+    pthread_mutex_init(&st->iter_mu, NULL);
     pthread_cond_init(&st->apply_cv, NULL);
     st->next_cf_no = 1;
     st->lock_fd = -1;
@@ -1166,6 +1255,122 @@ fail:
     return rc;
 }
 
+struct store_iter {
+    struct store_iter *prev, *next;
+    rocksdb_iterator_t *it; /* NULL once store_close destroyed it */
+    uint64_t cf_no;
+};
+
+int store_iter_open(store *st, uint64_t cf_no, uint64_t lsn, store_iter **out, seglog_error *err)
+{
+    store_iter *si = calloc(1, sizeof *si);
+    if (!si)
+        return set_err(err, SEGLOG_ENOMEM, ENOMEM, "storage: out of memory");
+    si->cf_no = cf_no;
+    pthread_rwlock_rdlock(&st->cf_lock);
+    long i = cf_find(st, cf_no);
+    if (i >= 0) /* a dropped CF's handle stays valid until close (graveyard), and its data with
+                 * the iterator */
+        si->it = rocksdb_create_iterator_cf(st->db, st->ropt, st->cfs[i].h);
+    pthread_rwlock_unlock(&st->cf_lock);
+    if (!si->it) {
+        free(si);
+        return set_err(err, SEGLOG_ENOTFOUND, 0, "storage: column family %" PRIu64 " is gone",
+                       cf_no);
+    }
+    uint8_t k[8];
+    put_be64(k, lsn);
+    rocksdb_iter_seek(si->it, (const char *)k, sizeof k);
+    pthread_mutex_lock(&st->iter_mu);
+    si->next = st->iters;
+    if (st->iters)
+        st->iters->prev = si;
+    st->iters = si;
+    pthread_mutex_unlock(&st->iter_mu);
+    *out = si;
+    return SEGLOG_OK;
+}
+
+uint64_t store_iter_cf(const store_iter *it)
+{
+    return it->cf_no;
+}
+
+int store_iter_read(store_iter *si, uint64_t lsn, void **payload, size_t *len, uint64_t *time_us,
+                    seglog_error *err)
+{
+    for (int seeks = 0; si->it && seeks < 2; seeks++) {
+        if (!rocksdb_iter_valid(si->it)) {
+            char *e = NULL;
+            rocksdb_iter_get_error(si->it, &e);
+            int rc = rocks_err(e, err, "read records");
+            return rc != SEGLOG_OK ? rc
+                                   : set_err(err, SEGLOG_ENOTFOUND, 0,
+                                             "storage: no record %" PRIu64 " (yet)", lsn);
+        }
+        size_t klen = 0, vlen = 0;
+        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(si->it, &klen);
+        if (klen != 8)
+            return set_err(err, SEGLOG_ECORRUPT, 0, "storage: record key of %zu bytes", klen);
+        uint64_t at = get_be64(k);
+        if (at > lsn)
+            break;
+        if (at < lsn) { /* the caller skipped ahead (a trim): reposition */
+            uint8_t want[8];
+            put_be64(want, lsn);
+            rocksdb_iter_seek(si->it, (const char *)want, sizeof want);
+            continue;
+        }
+        const char *v = rocksdb_iter_value(si->it, &vlen);
+        if (vlen < 8)
+            return set_err(err, SEGLOG_ECORRUPT, 0,
+                           "storage: record %" PRIu64 " value of %zu bytes", lsn, vlen);
+        *time_us = wal_get64((const uint8_t *)v);
+        *len = vlen - 8;
+        *payload = malloc(*len ? *len : 1);
+        if (!*payload)
+            return set_err(err, SEGLOG_ENOMEM, ENOMEM, "storage: out of memory");
+        memcpy(*payload, v + 8, *len);
+        rocksdb_iter_next(si->it);
+        return SEGLOG_OK;
+    }
+    return set_err(err, SEGLOG_ENOTFOUND, 0, "storage: no record %" PRIu64, lsn);
+}
+
+void store_iter_close(store *st, store_iter *si)
+{
+    if (!si)
+        return;
+    if (st) {
+        pthread_mutex_lock(&st->iter_mu);
+        if (si->prev)
+            si->prev->next = si->next;
+        else if (st->iters == si)
+            st->iters = si->next;
+        if (si->next)
+            si->next->prev = si->prev;
+        if (si->it)
+            rocksdb_iter_destroy(si->it);
+        pthread_mutex_unlock(&st->iter_mu);
+    }
+    free(si);
+}
+
+/* Destroys the cursors readers left open (before RocksDB closes); their owners free them. */
+static void close_iters(store *st)
+{
+    pthread_mutex_lock(&st->iter_mu);
+    for (store_iter *si = st->iters, *next; si; si = next) {
+        next = si->next;
+        if (si->it)
+            rocksdb_iter_destroy(si->it);
+        si->it = NULL;
+        si->prev = si->next = NULL;
+    }
+    st->iters = NULL;
+    pthread_mutex_unlock(&st->iter_mu);
+}
+
 void store_close(store *st)
 {
     if (!st)
@@ -1187,6 +1392,7 @@ void store_close(store *st)
     seglog_error err = {0};
     if (checkpoint_now(st, &err) != SEGLOG_OK)
         fprintf(stderr, "seglog: final checkpoint failed: %s\n", err.message);
+    close_iters(st);
     store_free(st);
 }
 
@@ -1287,6 +1493,14 @@ int store_read(store *st, uint64_t cf_no, uint64_t lsn, void **payload, size_t *
     return SEGLOG_OK;
 }
 
+void store_pause_apply(store *st, bool pause)
+{
+    pthread_mutex_lock(&st->apply_mu);
+    st->apply_paused = pause;
+    pthread_cond_broadcast(&st->apply_cv);
+    pthread_mutex_unlock(&st->apply_mu);
+}
+
 int store_failure(store *st, char *msg, size_t cap)
 {
     wal_stats ws;
@@ -1322,6 +1536,9 @@ void store_stats_get(store *st, store_stats *out)
         out->memtable_bytes += v;
     pthread_mutex_lock(&st->pool_mu);
     out->cf_pool = st->n_pooled;
+    out->cf_created = st->n_created;
+    out->cf_recycled = st->n_recycled;
+    out->cf_dropped = st->n_dropped;
     pthread_mutex_unlock(&st->pool_mu);
     out->memory_budget_bytes = st->opt.pub.memory_budget_bytes;
     out->applied_seq = atomic_load(&st->applied_seq);

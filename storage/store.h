@@ -89,11 +89,21 @@ typedef struct store_options {
     void *applied_ctx;
 } store_options;
 
-/* Called on the WAL thread, in WAL order, once the op is durable (SEGLOG_OK) or has failed. It
- * reaches RocksDB later, on the apply thread (store_applied_fn): a RocksDB stall (a column family
- * being created holds RocksDB's write thread for tens to hundreds of milliseconds) delays
- * visibility in RocksDB but never the acknowledgement. */
-typedef void (*store_done_fn)(void *ctx, int status, uint64_t seq);
+/* A durable op on its way to RocksDB. Its records can be read (store_pending_read) from the
+ * moment store_done_fn hands it over until store_applied_fn has returned for the same op. */
+typedef struct store_pending store_pending;
+
+/* Called on the WAL thread, in WAL order, once the op is durable (SEGLOG_OK) or has failed, before
+ * the apply thread can see it. It reaches RocksDB later, on the apply thread (store_applied_fn): a
+ * RocksDB stall (a column family being created holds RocksDB's write thread for tens to hundreds
+ * of milliseconds) delays visibility in RocksDB but never the acknowledgement; and readers need
+ * not wait for it either: pend (NULL if the op failed) serves the op's records meanwhile. */
+typedef void (*store_done_fn)(void *ctx, int status, uint64_t seq, const store_pending *pend);
+
+/* Copies record lsn of a pending APPEND op (malloc'ed: free()). SEGLOG_ENOTFOUND if the op does
+ * not hold lsn. */
+int store_pending_read(const store_pending *pend, uint64_t lsn, void **payload, size_t *len,
+                       uint64_t *time_us);
 
 /* Opens RocksDB in dir/db and the WAL in dir/wal (creating both), replays the WAL from the
  * checkpoint, adopts or drops unreferenced column families, starts the pool and checkpoint threads. */
@@ -119,12 +129,28 @@ int store_load(store *st, store_log_fn fn, void *ctx, seglog_error *err);
 int store_read(store *st, uint64_t cf_no, uint64_t lsn, void **payload, size_t *len,
                uint64_t *time_us, seglog_error *err);
 
+/* A forward cursor over one segment's column family, for readers going through it in LSN order:
+ * one iterator step per record instead of a point lookup. It sees what was applied when it was
+ * opened. store_close destroys every cursor still open (their owners then only free them with
+ * store_iter_close(NULL, it)). */
+typedef struct store_iter store_iter;
+int store_iter_open(store *st, uint64_t cf_no, uint64_t lsn, store_iter **out, seglog_error *err);
+uint64_t store_iter_cf(const store_iter *it);
+/* Record lsn if the cursor has it (then steps past it); SEGLOG_ENOTFOUND if it does not (past
+ * the end of what it sees: open a new one). Same output as store_read. */
+int store_iter_read(store_iter *it, uint64_t lsn, void **payload, size_t *len, uint64_t *time_us,
+                    seglog_error *err);
+void store_iter_close(store *st, store_iter *it);
+
 /* Takes a pre-created column family for a new segment, waiting up to timeout_ms for the pool. */
 int store_cf_take(store *st, uint64_t *cf_no, uint32_t timeout_ms, seglog_error *err);
 /* Returns an unused one (an op that was never submitted). */
 void store_cf_return(store *st, uint64_t cf_no);
 
 void store_cf_name(char dst[32], uint64_t cf_no);
+
+/* Tests only: holds the apply thread (ops stay durable but out of RocksDB) until resumed. */
+void store_pause_apply(store *st, bool pause);
 
 /* Why writes are refused, if they are: the WAL's poisoning (with errno, file and offset) or a
  * failed RocksDB write. Returns 0 if the store is healthy. */
@@ -133,6 +159,9 @@ int store_failure(store *st, char *msg, size_t cap);
 typedef struct store_stats {
     uint64_t column_families;
     uint64_t cf_pool;
+    uint64_t cf_created;  /* since open, by the pool thread */
+    uint64_t cf_recycled; /* since open: trimmed segments' CFs emptied and pooled again */
+    uint64_t cf_dropped;  /* since open */
     uint64_t memory_budget_bytes;
     uint64_t memtable_bytes;
     uint64_t applied_seq;
@@ -148,6 +177,9 @@ void store_op_encode(const store_op *op, uint8_t *dst);
 /* The part before the payloads (so that payloads can be gathered without a copy). */
 uint32_t store_op_head_size(const store_op *op);
 uint32_t store_op_encode_head(const store_op *op, uint8_t *dst);
+/* Record lsn of an encoded APPEND op, without decoding the rest: a pointer into src. */
+int store_op_record(const uint8_t *src, uint32_t len, uint64_t lsn, const uint8_t **data,
+                    uint32_t *dlen, uint64_t *time_us);
 int store_op_decode(const uint8_t *src, uint32_t len, uint8_t type, store_op *op,
                     seglog_buf *recs_scratch, uint32_t recs_cap, store_seg *dropped_scratch,
                     uint32_t dropped_cap, seglog_error *err);

@@ -163,6 +163,34 @@ void store_op_encode(const store_op *op, uint8_t *dst)
     }
 }
 
+int store_op_record(const uint8_t *src, uint32_t len, uint64_t lsn, const uint8_t **data,
+                    uint32_t *dlen, uint64_t *time_us)
+{
+    if (len < OP_FIXED_BYTES)
+        return SEGLOG_ECORRUPT;
+    const uint8_t *p = src + OP_FIXED_BYTES - 24u;
+    uint64_t first = wal_get64(p);
+    uint32_t n = wal_get32(p + 8);
+    uint32_t n_dropped = wal_get32(p + 20);
+    if (lsn < first || lsn - first >= n)
+        return SEGLOG_ENOTFOUND;
+    uint64_t off = OP_FIXED_BYTES + 4u * (uint64_t)n +
+                   (uint64_t)n_dropped * (STORE_SEG_VALUE_BYTES + 16u);
+    const uint8_t *lens = src + OP_FIXED_BYTES;
+    if (off > len)
+        return SEGLOG_ECORRUPT;
+    uint32_t idx = (uint32_t)(lsn - first);
+    for (uint32_t i = 0; i < idx; i++)
+        off += wal_get32(lens + 4u * i);
+    uint32_t l = wal_get32(lens + 4u * idx);
+    if (off + l > len)
+        return SEGLOG_ECORRUPT;
+    *data = src + off;
+    *dlen = l;
+    *time_us = wal_get64(p + 12);
+    return SEGLOG_OK;
+}
+
 int store_op_decode(const uint8_t *src, uint32_t len, uint8_t type, store_op *op,
                     seglog_buf *recs_scratch, uint32_t recs_cap, store_seg *dropped_scratch,
                     uint32_t dropped_cap, seglog_error *err)

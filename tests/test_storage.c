@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "seglog.h"
+#include "seglog_internal.h"
 #include "store.h"
 
 typedef struct fixture {
@@ -296,10 +297,33 @@ static void wl_trim(seglog *s)
     must(seglog_log_trim(s, 2, 1, NULL, &err), &err);
 }
 
+/* Seal and trim both logs round after round: each trim empties its segment's CF and puts it back
+ * into the pool, and the next seal+extend (of either log: their LSNs overlap) takes it again. */
+#define RECYCLE_ROUNDS 8
+static void wl_recycle(seglog *s)
+{
+    wl_create(s);
+    seglog_error err = {0};
+    for (int r = 0; r < RECYCLE_ROUNDS; r++) {
+        for (seglog_log_id id = 1; id <= 2; id++) {
+            char tag[16];
+            snprintf(tag, sizeof tag, "l%llur%d", (unsigned long long)id, r);
+            append_n(s, id, 3, tag);
+            seglog_tail t;
+            must(seglog_log_seal_and_extend(s, id, 0, &t, &err), &err);
+            /* everything before the new segment, except in the last round: a partial trim */
+            seglog_lsn to = r + 1 < RECYCLE_ROUNDS ? t.lsn - 1 : t.lsn - 2;
+            must(seglog_log_trim(s, id, to, NULL, &err), &err);
+        }
+    }
+    append_n(s, 1, 2, "tail1");
+    append_n(s, 2, 2, "tail2");
+}
+
 static const struct {
     const char *name;
     workload_fn fn;
-} workloads[] = {{"create", wl_create}, {"append", wl_append},           {"seal", wl_seal},
+} workloads[] = {{"recycle", wl_recycle}, {"create", wl_create}, {"append", wl_append},           {"seal", wl_seal},
                  {"extend", wl_extend}, {"seal-extend", wl_seal_extend}, {"trim", wl_trim},
                  {"none", NULL}};
 
@@ -393,6 +417,158 @@ static void test_store_recovery_of_each_op_type(void **state)
     check_recovery(f->dir, "extend", wl_extend);
     check_recovery(f->dir, "seal-extend", wl_seal_extend);
     check_recovery(f->dir, "trim", wl_trim);
+    check_recovery(f->dir, "recycle", wl_recycle);
+}
+
+/* Acknowledged records are readable at once, before the apply thread writes them to RocksDB:
+ * point reads, a reader following the tail, across a seal+extend, and after the apply resumes. */
+static void test_store_durable_records_readable_before_apply(void **state)
+{
+    fixture *f = *state;
+    seglog *s = NULL;
+    seglog_error err = {0};
+    assert_int_equal(seglog_open(&s, f->dir, NULL, &err), SEGLOG_OK);
+    assert_int_equal(seglog_log_create(s, 1, &err), SEGLOG_OK);
+    seglog_reader *r = NULL;
+    assert_int_equal(seglog_reader_open(&r, s, 1, SEGLOG_LSN_OLDEST, SEGLOG_LSN_MAX, &err),
+                     SEGLOG_OK);
+    seglog_pause_apply(s, true);
+    append_n(s, 1, 10, "p");
+    seglog_buf batch[3] = {{"b0", 2}, {"", 0}, {"b2", 2}};
+    seglog_lsn first = 0;
+    assert_int_equal(seglog_log_append_batch(s, 1, batch, 3, NULL, &first, &err), SEGLOG_OK);
+    assert_int_equal(first, 11);
+    assert_int_equal(seglog_log_seal_and_extend(s, 1, 0, NULL, &err), SEGLOG_OK);
+    append_n(s, 1, 2, "q");
+    const char *want[] = {"p-0", "p-1", "p-2", "p-3", "p-4", "p-5", "p-6", "p-7",
+                          "p-8", "p-9", "b0",  "",    "b2",  "q-0", "q-1"};
+    for (int pass = 0; pass < 2; pass++) {
+        for (seglog_lsn l = 1; l <= 15; l++) {
+            seglog_entry e;
+            assert_int_equal(seglog_log_read(s, 1, l, 0, &e, &err), SEGLOG_OK);
+            assert_int_equal(e.kind, SEGLOG_ENTRY_RECORD);
+            assert_int_equal(e.lsn, l);
+            assert_int_equal(e.len, strlen(want[l - 1]));
+            assert_memory_equal(e.payload, want[l - 1], e.len);
+            assert_true(e.append_time_us > 0);
+            seglog_entry_fini(&e);
+            if (pass == 0) {
+                assert_int_equal(seglog_reader_next(r, 0, &e, &err), SEGLOG_OK);
+                assert_int_equal(e.lsn, l);
+                assert_int_equal(e.len, strlen(want[l - 1]));
+                assert_memory_equal(e.payload, want[l - 1], e.len); /* the reader owns it */
+            }
+        }
+        seglog_pause_apply(s, false); /* pass 2 reads them from RocksDB (or still pending) */
+    }
+    seglog_reader_close(r);
+    seglog_close(s);
+}
+
+/* A reader keeps a RocksDB cursor in the segment it reads; one still open at shutdown is
+ * destroyed with the store, and closing the reader afterwards is safe (ASan checks the rest).
+ * The cursor follows records applied after it was opened, across segments and a trim. */
+static void test_store_reader_cursor_lifetime(void **state)
+{
+    fixture *f = *state;
+    seglog *s = NULL;
+    seglog_error err = {0};
+    assert_int_equal(seglog_open(&s, f->dir, NULL, &err), SEGLOG_OK);
+    assert_int_equal(seglog_log_create(s, 1, &err), SEGLOG_OK);
+    append_n(s, 1, 6, "a");
+    seglog_reader *r = NULL, *r2 = NULL;
+    assert_int_equal(seglog_reader_open(&r, s, 1, 1, SEGLOG_LSN_MAX, &err), SEGLOG_OK);
+    assert_int_equal(seglog_reader_open(&r2, s, 1, 1, SEGLOG_LSN_MAX, &err), SEGLOG_OK);
+    seglog_entry e;
+    for (seglog_lsn l = 1; l <= 3; l++) {
+        assert_int_equal(seglog_reader_next(r, 1000, &e, &err), SEGLOG_OK);
+        assert_int_equal(e.lsn, l);
+    }
+    append_n(s, 1, 2, "b"); /* after the cursor was opened */
+    assert_int_equal(seglog_log_seal_and_extend(s, 1, 0, NULL, &err), SEGLOG_OK);
+    append_n(s, 1, 2, "c");
+    const char *want[] = {"a-3", "a-4", "a-5", "b-0", "b-1", "c-0", "c-1"};
+    for (seglog_lsn l = 4; l <= 10; l++) {
+        assert_int_equal(seglog_reader_next(r, 1000, &e, &err), SEGLOG_OK);
+        assert_int_equal(e.kind, SEGLOG_ENTRY_RECORD);
+        assert_int_equal(e.lsn, l);
+        assert_int_equal(e.len, strlen(want[l - 4]));
+        assert_memory_equal(e.payload, want[l - 4], e.len);
+    }
+    /* r2 has a cursor in the first segment; a trim removes it under the reader */
+    assert_int_equal(seglog_reader_next(r2, 1000, &e, &err), SEGLOG_OK);
+    assert_int_equal(e.lsn, 1);
+    assert_int_equal(seglog_log_trim(s, 1, 8, NULL, &err), SEGLOG_OK);
+    assert_int_equal(seglog_reader_next(r2, 1000, &e, &err), SEGLOG_OK);
+    assert_int_equal(e.kind, SEGLOG_ENTRY_TRIM_GAP);
+    assert_int_equal(e.gap_to, 8);
+    assert_int_equal(seglog_reader_next(r2, 1000, &e, &err), SEGLOG_OK);
+    assert_int_equal(e.lsn, 9);
+    assert_memory_equal(e.payload, "c-0", 3);
+    seglog_reader_close(r2);
+    seglog_shutdown(s);
+    assert_int_equal(seglog_reader_next(r, 0, &e, &err), SEGLOG_ESHUTDOWN);
+    seglog_reader_close(r);
+    seglog_close(s);
+}
+
+/* Trimmed segments' column families serve new segments: no creation per seal+extend, and a
+ * record read after the round-trip belongs to its own log (a recycled CF held the other log's
+ * overlapping LSNs before). */
+static void test_store_trim_recycles_column_families(void **state)
+{
+    fixture *f = *state;
+    seglog_options o;
+    seglog_options_init(&o);
+    o.cf_pool_target = 2;
+    seglog *s = NULL;
+    seglog_error err = {0};
+    assert_int_equal(seglog_open(&s, f->dir, &o, &err), SEGLOG_OK);
+    wl_recycle(s);
+    seglog_stats st;
+    assert_int_equal(seglog_stats_get(s, &st, &err), SEGLOG_OK);
+    /* 2 * RECYCLE_ROUNDS seal+extends, each after a trim that recycled one CF */
+    assert_true(st.cf_recycled >= RECYCLE_ROUNDS);
+    assert_true(st.cf_created + st.cf_recycled >= 2 * RECYCLE_ROUNDS);
+    assert_true(st.cf_created < 2 * RECYCLE_ROUNDS);
+    assert_int_equal(st.segments, 4); /* per log: the last sealed one (partly trimmed), the tail */
+    assert_true(st.column_families <= st.segments + 2 * o.cf_pool_target + 2);
+    for (int pass = 0; pass < 2; pass++) {
+        for (seglog_log_id id = 1; id <= 2; id++) {
+            seglog_log_info *info = NULL;
+            assert_int_equal(seglog_log_describe(s, id, &info, &err), SEGLOG_OK);
+            uint64_t tp = info->trim_point, tail = info->tail.lsn;
+            seglog_log_info_free(info);
+            assert_int_equal(tail, 3 * RECYCLE_ROUNDS + 2 + 1);
+            assert_int_equal(tp, 3 * RECYCLE_ROUNDS - 1);
+            seglog_entry e;
+            assert_int_equal(seglog_log_read(s, id, 1, 0, &e, &err), SEGLOG_OK);
+            assert_int_equal(e.kind, SEGLOG_ENTRY_TRIM_GAP);
+            assert_int_equal(e.gap_to, tp);
+            seglog_entry_fini(&e);
+            const char *want[3];
+            char last[16];
+            snprintf(last, sizeof last, "l%llur%d-2", (unsigned long long)id, RECYCLE_ROUNDS - 1);
+            want[0] = last;
+            want[1] = id == 1 ? "tail1-0" : "tail2-0";
+            want[2] = id == 1 ? "tail1-1" : "tail2-1";
+            for (seglog_lsn l = tp + 1; l < tail; l++) {
+                assert_int_equal(seglog_log_read(s, id, l, 0, &e, &err), SEGLOG_OK);
+                assert_int_equal(e.kind, SEGLOG_ENTRY_RECORD);
+                assert_int_equal(e.len, strlen(want[l - tp - 1]));
+                assert_memory_equal(e.payload, want[l - tp - 1], e.len);
+                seglog_entry_fini(&e);
+            }
+        }
+        /* and the same after a reopen (recycled CFs adopted by the pool, none orphaned) */
+        seglog_close(s);
+        s = NULL;
+        assert_int_equal(seglog_open(&s, f->dir, &o, &err), SEGLOG_OK);
+        assert_int_equal(seglog_stats_get(s, &st, &err), SEGLOG_OK);
+        assert_true(st.column_families <= st.segments + 2 * o.cf_pool_target + 2);
+        assert_int_equal(st.cf_dropped, 0);
+    }
+    seglog_close(s);
 }
 
 /* A second process is refused with a clear error while the first has the store open. */
@@ -434,6 +610,11 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_store_op_codec_each_type),
         cmocka_unit_test_setup_teardown(test_store_recovery_of_each_op_type, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_second_open_is_busy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_trim_recycles_column_families, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_durable_records_readable_before_apply, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_reader_cursor_lifetime, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,7 +8,8 @@
 #   append   100 B and 1 KiB records at 1, 64 and 400 threads (1, 8, 8 logs)
 #   async    1 KiB, one submitter, 4096 appends in flight; baseline: RocksDB with 64 sync writers
 #            (a single sync writer would make the ratio meaningless)
-#   seal     1 KiB, 64 SEGLOG_APPEND_WAIT appenders over 8 logs, seal+extend every 100 ms
+#   seal     1 KiB, 64 SEGLOG_APPEND_WAIT appenders over 8 logs, seal+extend every 100 ms; and
+#            the same with each log trimmed to its last 4 segments (retention: CFs recycled)
 #   read     catch-up: 300,000 1 KiB records written, then read by one reader (RocksDB: iterator)
 #   tail     1 KiB, 1 appender (the target) and 64 appenders over 8 logs (informative), one
 #            reader following log 1: write-to-read latency
@@ -151,6 +152,7 @@ CONFIGS=(
     "append 1KiB t400|--mode append --record-bytes 1024 --threads 400 --logs 8"
     "async 1KiB if4096|--mode async --record-bytes 1024 --threads 1 --logs 1 --inflight 4096 --baseline-threads 64"
     "seal 1KiB t64|--mode seal --record-bytes 1024 --threads 64 --logs 8 --seal-every-ms 100"
+    "seal+trim 1KiB t64|--mode seal --record-bytes 1024 --threads 64 --logs 8 --seal-every-ms 100 --retain-segments 4 --no-baseline"
     "read 1KiB catch-up|--mode read --record-bytes 1024 --records 300000"
     "tail 1KiB t1|--mode tail --record-bytes 1024 --threads 1 --logs 1"
     "tail 1KiB t64|--mode tail --record-bytes 1024 --threads 64 --logs 8"
@@ -266,6 +268,9 @@ print(f"target 1: append 1 KiB @ 64 threads: seglog {fmt(med(c,'seglog.ops_per_s
 p = med("seal 1KiB t64", "seal_extend.p99_us")
 print(f"target 2: seal+extend p99 under load (64 appenders) = {fmt(p,'.0f')} us"
       f"   target <= 5000 us: {verdict(p, lambda v: v <= 5000.0)}")
+p = med("seal+trim 1KiB t64", "seal_extend.p99_us")
+print(f"          the same with each log trimmed to its last 4 segments (CFs recycled) ="
+      f" {fmt(p,'.0f')} us   target <= 5000 us: {verdict(p, lambda v: v <= 5000.0)}")
 p = med("tail 1KiB t1", "write_to_read.p50_us")
 print(f"target 3: tail write-to-read p50 (1 appender) = {fmt(p,'.0f')} us"
       f"   target <= 200 us: {verdict(p, lambda v: v <= 200.0)}")

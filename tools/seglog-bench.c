@@ -88,6 +88,7 @@
 #define BENCH_THREAD_STACK_BYTES (128u << 10)
 #define BENCH_SEAL_EVERY_MS_DEFAULT 100u   /* seal mode's sealer period */
 #define BENCH_SEAL_EVERY_MS_MAX 3600000u
+#define BENCH_RETAIN_MAX 64u
 #define BENCH_APPEND_WAIT_MS 10000u        /* SEGLOG_APPEND_WAIT timeout while sealing */
 #define BENCH_READ_WAIT_MS 100u            /* tail reader: one wait, then re-check for stop */
 #define BENCH_CATCHUP_WAIT_MS 10000u       /* catch-up reader: a record below the tail must come */
@@ -152,6 +153,7 @@ typedef struct args {
     uint32_t inflight;
     uint32_t seal_every_ms;    /* 0: no sealer */
     bool seal_set;             /* --seal-every-ms given */
+    uint32_t retain_segments;  /* sealer: trim each log to its last N segments (0: never) */
     uint64_t records;          /* read mode */
     unsigned baseline_threads; /* 0: same as threads */
     bool baseline;
@@ -187,6 +189,8 @@ static void usage(FILE *f)
             "  --seconds S            measured seconds after a 0.5 s warm-up (default 5)\n"
             "  --inflight N           async: appends outstanding at once (default %u)\n"
             "  --seal-every-ms N      sealer period (seal: default %u; append: default 0 = none)\n"
+            "  --retain-segments N    sealer: after each seal+extend, trim the log to its last\n"
+            "                         N segments (retention: trimmed CFs are recycled); 0 = never\n"
             "  --records N            read: records written then read (default %llu)\n"
             "  --baseline-threads N   RocksDB writer threads (default: --threads)\n"
             "  --no-baseline          skip the RocksDB baseline\n"
@@ -250,6 +254,7 @@ enum {
     OPT_SECONDS,
     OPT_INFLIGHT,
     OPT_SEAL_EVERY_MS,
+    OPT_RETAIN_SEGMENTS,
     OPT_RECORDS,
     OPT_BASELINE_THREADS,
     OPT_NO_BASELINE,
@@ -268,6 +273,7 @@ static int parse_args(int argc, char **argv, args *a)
         { "seconds", required_argument, NULL, OPT_SECONDS },
         { "inflight", required_argument, NULL, OPT_INFLIGHT },
         { "seal-every-ms", required_argument, NULL, OPT_SEAL_EVERY_MS },
+        { "retain-segments", required_argument, NULL, OPT_RETAIN_SEGMENTS },
         { "records", required_argument, NULL, OPT_RECORDS },
         { "baseline-threads", required_argument, NULL, OPT_BASELINE_THREADS },
         { "no-baseline", no_argument, NULL, OPT_NO_BASELINE },
@@ -346,6 +352,11 @@ static int parse_args(int argc, char **argv, args *a)
                 return rc;
             a->seal_every_ms = (uint32_t)v;
             a->seal_set = true;
+            break;
+        case OPT_RETAIN_SEGMENTS:
+            if ((rc = parse_size("--retain-segments", optarg, 0, BENCH_RETAIN_MAX, &v)) != 0)
+                return rc;
+            a->retain_segments = (uint32_t)v;
             break;
         case OPT_RECORDS:
             if ((rc = parse_size("--records", optarg, 1, BENCH_RECORDS_MAX, &v)) != 0)
@@ -572,6 +583,12 @@ static void *sealer_main(void *arg)
     uint64_t period = (uint64_t)a->seal_every_ms * 1000000ull;
     uint64_t next = now_ns() + period;
     seglog_error err;
+    /* per log, the bases of its newest segments (a ring of retain_segments) */
+    seglog_lsn *bases = calloc((size_t)a->logs * (BENCH_RETAIN_MAX + 1), sizeof *bases);
+    if (!bases) {
+        fail(b, "sealer: out of memory");
+        return NULL;
+    }
     for (uint64_t n = 0;; n++) {
         while (phase_of(b) != PHASE_STOP) {
             uint64_t now = now_ns();
@@ -596,9 +613,20 @@ static void *sealer_main(void *arg)
         }
         if (phase_of(b) == PHASE_MEASURE)
             hist_record(w->lat, t1 - t0);
+        if (a->retain_segments != 0) {
+            seglog_lsn *ring = bases + (log - 1) * (BENCH_RETAIN_MAX + 1);
+            uint64_t round = n / a->logs;
+            seglog_lsn oldest = ring[round % a->retain_segments];
+            ring[round % a->retain_segments] = tail.lsn;
+            if (oldest > 1 && seglog_log_trim(b->s, log, oldest - 1, NULL, &err) != SEGLOG_OK) {
+                fail(b, "sealer: seglog_log_trim log %" PRIu64 ": %s", log, err.message);
+                break;
+            }
+        }
         if (t1 > next)
             next = t1; /* a slow seal does not cause a burst of catch-up seals */
     }
+    free(bases);
     return NULL;
 }
 
@@ -1398,7 +1426,8 @@ static void report(const args *a, const result *s, const result *rb, bool have_b
         if (a->mode == MODE_ASYNC)
             printf(",\"inflight\":%" PRIu32, a->inflight);
         if (seal)
-            printf(",\"seal_every_ms\":%" PRIu32, a->seal_every_ms);
+            printf(",\"seal_every_ms\":%" PRIu32 ",\"retain_segments\":%" PRIu32,
+                   a->seal_every_ms, a->retain_segments);
         if (a->mode == MODE_READ)
             printf(",\"records\":%" PRIu64, a->records);
         printf(",");
@@ -1442,6 +1471,8 @@ static void report(const args *a, const result *s, const result *rb, bool have_b
         printf(", %" PRIu32 " in flight", a->inflight);
     if (seal)
         printf(", seal+extend every %" PRIu32 " ms", a->seal_every_ms);
+    if (seal && a->retain_segments != 0)
+        printf(" (trimmed to the last %" PRIu32 " segments)", a->retain_segments);
     if (a->mode == MODE_READ)
         printf(", %" PRIu64 " records", a->records);
     else

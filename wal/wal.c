@@ -499,6 +499,7 @@ static int remove_file(wal *w, uint64_t file_no, seglog_error *err)
 
 static void *prep_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "seglog-walprep");
     wal *w = arg;
     pthread_mutex_lock(&w->prep_mu);
     while (!w->prep_stop) {
@@ -956,6 +957,7 @@ static bool work_pending_locked(const wal *w)
 
 static void *wal_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "seglog-wal");
     wal *w = arg;
     arm_event(w);
     io_uring_submit(&w->ring);
@@ -1323,6 +1325,60 @@ int wal_scan_dir(const char *dir, uint64_t from_seq, wal_replay_fn replay, void 
     int rc = scan_list(dir_fd, dir, false, &sc, err);
     if (rc == SEGLOG_OK)
         rc = scan_walk(&sc, dir, from_seq, replay, replay_ctx, rep, err);
+    scan_free(&sc);
+    close(dir_fd);
+    return rc;
+}
+
+/* Turns scan_walk's replay calls into wal_scan_pos_fn calls: the payload points into the map of
+ * the file being walked (files are walked in order, so the search starts at the last one). */
+typedef struct scan_pos {
+    const scan *sc;
+    wal_scan_pos_fn fn;
+    void *ctx;
+    uint32_t file; /* index of the file of the last record */
+} scan_pos;
+
+static int scan_pos_replay(void *ctx, uint64_t seq, uint8_t type, const void *payload,
+                           uint32_t len)
+{
+    scan_pos *sp = ctx;
+    const uint8_t *p = payload;
+    for (uint32_t i = sp->file; i < sp->sc->n; i++) {
+        const scan_file *f = &sp->sc->files[i];
+        if (f->map && p >= f->map + WAL_FRAME_HEADER_BYTES && p <= f->map + f->size) {
+            sp->file = i;
+            return sp->fn(sp->ctx, seq, type, payload, len, f->file_no,
+                          (uint64_t)(p - f->map) - WAL_FRAME_HEADER_BYTES);
+        }
+    }
+    return sp->fn(sp->ctx, seq, type, payload, len, 0, 0); /* not reached: every frame is mapped */
+}
+
+int wal_scan_dir_files(const char *dir, uint64_t from_seq, wal_scan_pos_fn replay,
+                       void *replay_ctx, wal_scan_report *report, wal_file_info *files,
+                       uint32_t cap, uint32_t *n_files, seglog_error *err)
+{
+    wal_scan_report local;
+    wal_scan_report *rep = report ? report : &local;
+    memset(rep, 0, sizeof *rep);
+    *n_files = 0;
+    int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd < 0)
+        return set_err(err, SEGLOG_EIO, errno, "wal: cannot open directory %s: %s", dir,
+                       strerror(errno));
+    scan sc = {0};
+    scan_pos sp = {.sc = &sc, .fn = replay, .ctx = replay_ctx};
+    int rc = scan_list(dir_fd, dir, false, &sc, err);
+    if (rc == SEGLOG_OK)
+        rc = scan_walk(&sc, dir, from_seq, replay ? scan_pos_replay : NULL, &sp, rep, err);
+    *n_files = sc.n;
+    for (uint32_t i = 0; i < sc.n && i < cap; i++)
+        files[i] = (wal_file_info){.file_no = sc.files[i].file_no,
+                                   .size_bytes = sc.files[i].size,
+                                   .first_seq = sc.files[i].first_seq,
+                                   .records = sc.files[i].records,
+                                   .header_rc = sc.files[i].header_rc};
     scan_free(&sc);
     close(dir_fd);
     return rc;

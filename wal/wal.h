@@ -145,6 +145,27 @@ void wal_close(wal *w);
 int wal_scan_dir(const char *dir, uint64_t from_seq, wal_replay_fn replay, void *replay_ctx,
                  wal_scan_report *report, seglog_error *err);
 
+/* One WAL file as wal_scan_dir_files saw it. */
+typedef struct wal_file_info {
+    uint64_t file_no;    /* the number in its name */
+    uint64_t size_bytes; /* its length on disk */
+    uint64_t first_seq;  /* its first valid record's sequence, 0 if it holds none */
+    uint64_t records;    /* valid records in it (consecutive sequences from first_seq) */
+    int header_rc;       /* SEGLOG_OK, or SEGLOG_ECORRUPT for a damaged header */
+} wal_file_info;
+
+/* A replay callback that is also told where the record's frame is: the number of its file and
+ * the frame's byte offset in it. */
+typedef int (*wal_scan_pos_fn)(void *ctx, uint64_t seq, uint8_t type, const void *payload,
+                               uint32_t len, uint64_t file_no, uint64_t offset);
+
+/* wal_scan_dir with the position of each record, that also describes each file, in number order:
+ * up to cap of them into files (may be NULL with cap 0), the number of files into *n_files (which
+ * may exceed cap). Filled even when the scan fails. */
+int wal_scan_dir_files(const char *dir, uint64_t from_seq, wal_scan_pos_fn replay,
+                       void *replay_ctx, wal_scan_report *report, wal_file_info *files,
+                       uint32_t cap, uint32_t *n_files, seglog_error *err);
+
 /* Queues one record (payload gathered from iov) and returns its sequence in *seq_out. done is
  * called later exactly once (it may be NULL: fire and forget). Waits at most enqueue_timeout_ms for
  * queue space, then SEGLOG_EFULL. Fails at once with SEGLOG_EPOISONED after a write or fsync error,
