@@ -774,8 +774,10 @@ static void submit_ready(wal *w)
         if (w->opt.direct_io)
             len = (len + WAL_BLOCK_BYTES + WAL_FRAME_HEADER_BYTES) & ~(uint64_t)(WAL_BLOCK_BYTES - 1);
         if (w->cur_off + len > w->cur_file_size) {
-            if (w->n_submitted > 0)
-                return; /* drain the old file first */
+            /* drain the old file first: its groups, and an idle marker, which may be prepared
+             * but not yet submitted (rotate closes the descriptor it names) */
+            if (w->n_submitted > 0 || w->marker_inflight)
+                return;
             if (rotate(w) != 0)
                 return;
         }
