@@ -15,6 +15,7 @@
 # Prints one summary line per figure at the end ("kill: ..."), which run-long.sh collects.
 set -uo pipefail
 
+PID=0
 TOOL="" WORK="" ROUNDS=2 MINUTES=0 STORE_CYCLES=5
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -48,10 +49,11 @@ after_range() {
 
 rm -rf "$WORK"
 mkdir -p "$WORK"
+trap '[ "$PID" -gt 0 ] && kill -9 "$PID" 2>/dev/null' EXIT # never leave a workload behind
 declare -A HITS MISSES
 for m in "${MODES[@]}"; do HITS[$m]=0; MISSES[$m]=0; done
 cycles=0 kills=0 checks=0 lost=0 failures=0 store_no=0 epoch=0 in_store=0 acks_total=0
-STORE="" ACKS="" PID=0 ERR="$WORK/run.err"
+STORE="" ACKS="" ERR="$WORK/run.err"
 t_end=$(($(date +%s) + MINUTES * 60))
 
 new_store() {
@@ -81,19 +83,19 @@ start_run() {
 
 wait_running() { # until the workload has opened the store and started its threads
     local i
-    for i in $(seq 300); do
+    for i in $(seq 600); do
         grep -q 'crash-tool: running' "$ERR" && return 0
         kill -0 "$PID" 2>/dev/null || return 1
-        sleep 0.1
+        sleep 0.05
     done
     return 1
 }
 
 wait_exit() { # SECONDS: waits for PID to die; kills it at the deadline; returns its status
     local i
-    for i in $(seq $(($1 * 10))); do
+    for i in $(seq $(($1 * 20))); do
         kill -0 "$PID" 2>/dev/null || { wait "$PID" 2>/dev/null; return $?; }
-        sleep 0.1
+        sleep 0.05
     done
     kill -9 "$PID" 2>/dev/null
     wait "$PID" 2>/dev/null
