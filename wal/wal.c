@@ -1273,7 +1273,9 @@ static int scan_walk(scan *sc, const char *dir, uint64_t from_seq, wal_replay_fn
             expect = fr.seq + 1;
             pos += wal_frame_size(fr.len);
         }
-        if (f->size <= pos)
+        /* fewer bytes than a frame header never hold a frame (the writer moves to the next file
+         * when a group does not fit): in a recycled file they are a previous use's, not a tear */
+        if (f->size < pos + WAL_FRAME_HEADER_BYTES)
             st = WAL_FRAME_ZERO;
         uint64_t eref = expect ? expect : (from_seq > 1 ? from_seq : 1);
         uint64_t max_synced = 0, max_end = 0, first_off = 0;

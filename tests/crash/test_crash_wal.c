@@ -365,6 +365,92 @@ static void test_crash_rotation_after_idle_marker(void **state)
     wal_close(w);
 }
 
+/* Regression (found by the long kill run at wal-in-rotation: "the log ends at wal-...04.log
+ * offset 2097144 but wal-...05.log offset 4096 holds records written after it"): a file that the
+ * writer left because the next group did not fit ends with fewer bytes than a frame header; in a
+ * recycled file those bytes are a previous use's, not zeros, and the scan took them for a
+ * truncated frame, i.e. a torn tail, and then the next file's records for corruption: the store
+ * could not be opened. Fewer bytes than a header can never hold a frame. Two crafted files: the
+ * first full but for 8 bytes of old data, the second continuing the sequence. */
+static void write_file(const char *path, const uint8_t *buf, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, buf, len), (ssize_t)len);
+    close(fd);
+}
+
+static int count_records(void *ctx, uint64_t seq, uint8_t type, const void *payload, uint32_t len)
+{
+    (void)seq;
+    (void)type;
+    (void)payload;
+    (void)len;
+    (*(uint64_t *)ctx)++;
+    return 0;
+}
+
+static void test_crash_recycled_file_tail_slack(void **state)
+{
+    fixture *f = *state;
+    char wdir[TEST_PATH_MAX], path[TEST_PATH_MAX];
+    TEST_FMT(wdir, "%s/wal", f->dir);
+    assert_int_equal(mkdir(wdir, 0755), 0);
+    const uint32_t file_size = WAL_FILE_SIZE_MIN_BYTES, big = 8744, small = 100;
+    /* 7 frames of 8776 bytes fill 61432 of the 61440 data bytes: 8 are left */
+    _Static_assert(WAL_FILE_SIZE_MIN_BYTES - WAL_FILE_HEADER_BYTES == 7u * (32u + 8744u) + 8u,
+                   "the first file ends with 8 bytes of slack");
+    static uint8_t file[WAL_FILE_SIZE_MIN_BYTES];
+    static uint8_t payload[8744];
+    memset(payload, 0x3C, sizeof payload);
+    uint64_t seq = 1;
+    for (uint64_t no = 1; no <= 2; no++) {
+        memset(file, 0, sizeof file);
+        wal_file_header h = {.format_version = WAL_FORMAT_VERSION, .file_no = no,
+                             .file_size = file_size, .record_max = 16u << 10};
+        wal_file_header_encode(file, &h);
+        uint64_t off = WAL_FILE_HEADER_BYTES;
+        for (int k = 0; k < (no == 1 ? 7 : 3); k++, seq++) {
+            uint32_t len = no == 1 ? big : small;
+            wal_frame fr = {.len = len, .seq = seq, .synced_seq = seq - 1,
+                            .file_no = (uint32_t)no, .type = WAL_TYPE_USER_MIN};
+            struct iovec iov = {.iov_base = payload, .iov_len = len};
+            off += wal_frame_encode(file + off, &fr, &iov, 1);
+        }
+        if (no == 1) {
+            assert_int_equal(off, file_size - 8);
+            memset(file + off, 0xAB, 8); /* a previous use's bytes */
+        }
+        char name[WAL_FILE_NAME_MAX];
+        wal_file_name(name, no);
+        TEST_FMT(path, "%s/%s", wdir, name);
+        write_file(path, file, file_size);
+    }
+    uint64_t n = 0;
+    wal_scan_report rep;
+    seglog_error err = {0};
+    int rc = wal_scan_dir(wdir, 1, count_records, &n, &rep, &err);
+    if (rc != SEGLOG_OK)
+        fail_msg("scan: %s", err.message);
+    assert_int_equal(n, 10);
+    assert_int_equal(rep.last_seq, 10);
+    assert_int_equal(rep.end, WAL_END_CLEAN);
+    /* and the WAL opens and appends after record 10 */
+    wal_options o;
+    wal_options_init(&o);
+    o.file_size_bytes = file_size;
+    o.group_max_bytes = 32u << 10;
+    o.record_max_bytes = 16u << 10;
+    wal *w = NULL;
+    n = 0;
+    assert_int_equal(wal_open(&w, wdir, &o, 1, count_records, &n, &rep, &err), SEGLOG_OK);
+    assert_int_equal(n, 10);
+    uint64_t s11 = 0;
+    assert_int_equal(wal_append_sync(w, WAL_TYPE_USER_MIN, "next", 4, &s11, &err), SEGLOG_OK);
+    assert_int_equal(s11, 11);
+    wal_close(w);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--child") == 0)
@@ -377,6 +463,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_crash_torn_last_op, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_corrupt_acknowledged_op, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_rotation_after_idle_marker, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crash_recycled_file_tail_slack, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
