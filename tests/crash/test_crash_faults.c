@@ -55,6 +55,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
+    char mnt[TEST_PATH_MAX];
+    if (test_path(mnt, f->dir, "tmpfs") == 0)
+        umount2(mnt, MNT_DETACH); /* a failed ENOSPC case leaves its tmpfs mounted */
     test_rmtree(f->dir);
     free(f);
     return 0;
