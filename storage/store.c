@@ -1006,6 +1006,11 @@ static int open_rocks(store *st, const char *path, seglog_error *err)
     rocksdb_options_set_compression(st->dbopt, rocksdb_no_compression);
     rocksdb_options_set_max_background_jobs(st->dbopt, 2);
     rocksdb_options_set_keep_log_file_num(st->dbopt, 3);
+    /* Only fatal lines in RocksDB's info LOG: Debian's librocksdb 7.8 aborts on an assertion
+     * (WritableFileWriter, sync_without_flush_called_) when it logs again after a LOG write
+     * failed, i.e. on a full disk (tests/crash/test_crash_faults.c, real ENOSPC). seglog's own
+     * errors carry RocksDB's error text. */
+    rocksdb_options_set_info_log_level(st->dbopt, 4 /* FATAL_LEVEL */);
     rocksdb_options_set_max_open_files(st->dbopt, 512);
     st->wopt = rocksdb_writeoptions_create();
     rocksdb_writeoptions_disable_WAL(st->wopt, 1);

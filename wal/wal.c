@@ -103,6 +103,16 @@ _Static_assert(WAL_INFLIGHT_GROUPS_MAX + 2 <= 255, "slot index fits the user_dat
 _Static_assert(WAL_RECORD_MAX_BYTES_DEFAULT + WAL_FRAME_HEADER_BYTES <= WAL_GROUP_MAX_BYTES_DEFAULT,
                "a default record fits a default group");
 
+/* Mutants for the crash suite's mutation check (CMake -DSEGLOG_MUTANT=..., never in a real build;
+ * tests/crash/mutants.sh): each breaks durability in one classic way that the power-loss test
+ * must catch. skip-fdatasync: a group is acknowledged once written, never fdatasynced;
+ * ack-before-fsync: see submit_attempt; skip-dirfsync: see fsync_dir. */
+#if defined(SEGLOG_MUTANT_SKIP_FDATASYNC) || defined(SEGLOG_MUTANT_ACK_BEFORE_FSYNC)
+#define MUTANT_WRITE_IS_DURABLE 1
+#else
+#define MUTANT_WRITE_IS_DURABLE 0
+#endif
+
 #define SEGLOG_ASSERT(c)                                                                           \
     do {                                                                                           \
         if (!(c)) {                                                                                \
@@ -372,6 +382,9 @@ static int fault_filter(wal *w, wal_fault_op op, int res, uint64_t len)
 
 static int fsync_dir(wal *w, seglog_error *err, const char *why)
 {
+#ifdef SEGLOG_MUTANT_SKIP_DIRFSYNC
+    return SEGLOG_OK; /* MUTANT: directory entries of new and renamed files are never fsynced */
+#endif
     if (fsync(w->dir_fd) != 0)
         return set_err(err, SEGLOG_EIO, errno, "wal: fsync of directory %s after %s failed: %s",
                        w->dir, why, strerror(errno));
@@ -606,14 +619,26 @@ static void submit_attempt(wal *w, uint32_t idx)
 {
     wal_slot *s = &w->slots[idx];
     s->gen++;
-    struct io_uring_sqe *sqe = get_sqe(w);
+    struct io_uring_sqe *sqe;
+#ifdef SEGLOG_MUTANT_ACK_BEFORE_FSYNC
+    /* MUTANT: the fdatasync is linked before the write, so a group is acknowledged with no
+     * fdatasync after its write. */
+    sqe = get_sqe(w);
+    io_uring_prep_fsync(sqe, s->fd, IORING_FSYNC_DATASYNC);
+    io_uring_sqe_set_data64(sqe, ud(idx, s->gen, OP_FSYNC));
+    sqe->flags |= IOSQE_IO_LINK;
+    s->pending++;
+    atomic_fetch_add(&w->n_fsyncs, 1);
+#endif
+    sqe = get_sqe(w);
     io_uring_prep_write(sqe, s->fd, s->buf + s->written, (unsigned)(s->write_len - s->written),
                         s->file_off + s->written);
     io_uring_sqe_set_data64(sqe, ud(idx, s->gen, OP_WRITE));
     s->pending++;
     atomic_fetch_add(&w->n_writes, 1);
-    if (w->opt.sync_mode == WAL_SYNC_RWF_DSYNC) {
-        sqe->rw_flags = RWF_DSYNC;
+    if (w->opt.sync_mode == WAL_SYNC_RWF_DSYNC || MUTANT_WRITE_IS_DURABLE) {
+        if (w->opt.sync_mode == WAL_SYNC_RWF_DSYNC)
+            sqe->rw_flags = RWF_DSYNC;
         return;
     }
     sqe->flags |= IOSQE_IO_LINK;
@@ -750,8 +775,10 @@ static void submit_ready(wal *w)
         if (w->opt.direct_io)
             len = (len + WAL_BLOCK_BYTES + WAL_FRAME_HEADER_BYTES) & ~(uint64_t)(WAL_BLOCK_BYTES - 1);
         if (w->cur_off + len > w->cur_file_size) {
-            if (w->n_submitted > 0)
-                return; /* drain the old file first */
+            /* drain the old file first: its groups, and an idle marker, which may be prepared
+             * but not yet submitted (rotate closes the descriptor it names) */
+            if (w->n_submitted > 0 || w->marker_inflight)
+                return;
             if (rotate(w) != 0)
                 return;
         }
@@ -837,7 +864,7 @@ static void handle_cqe(wal *w, uint64_t data, int res)
         } else {
             s->written = s->write_len;
             s->write_ok_gen = gen;
-            if (w->opt.sync_mode == WAL_SYNC_RWF_DSYNC)
+            if (w->opt.sync_mode == WAL_SYNC_RWF_DSYNC || MUTANT_WRITE_IS_DURABLE)
                 s->durable = true;
             else
                 KILL_POINT(WAL_KILL_AFTER_WRITE);
@@ -1248,7 +1275,9 @@ static int scan_walk(scan *sc, const char *dir, uint64_t from_seq, wal_replay_fn
             expect = fr.seq + 1;
             pos += wal_frame_size(fr.len);
         }
-        if (f->size <= pos)
+        /* fewer bytes than a frame header never hold a frame (the writer moves to the next file
+         * when a group does not fit): in a recycled file they are a previous use's, not a tear */
+        if (f->size < pos + WAL_FRAME_HEADER_BYTES)
             st = WAL_FRAME_ZERO;
         uint64_t eref = expect ? expect : (from_seq > 1 ? from_seq : 1);
         uint64_t max_synced = 0, max_end = 0, first_off = 0;

@@ -1,0 +1,33 @@
+# tests/crash/crash.cmake — the crash-recovery and fault-injection suite (label `crash`), included
+# by CMakeLists.txt inside if(SEGLOG_BUILD_TESTS). The kill and power-loss drivers need kill points
+# and the fault tests need fault injection, both compiled in only on request (no cost otherwise):
+# without them these tests are not registered (tools/dev builds have both on).
+#
+# Short forms run in CI (`tools/dev test`, `ctest -L crash`); the long run is
+# `tools/dev crash-long [minutes]` (tests/crash/run-long.sh).
+
+if(SEGLOG_KILL_POINTS AND SEGLOG_FAULT_INJECTION)
+  # crash-tool: workload, verifier, WAL tearing, the ext4 shutdown ioctl (tests/crash/crash_tool.c).
+  add_executable(crash-tool tests/crash/crash_tool.c)
+  seglog_target_defaults(crash-tool)
+  target_link_libraries(crash-tool PRIVATE seglog_internal SeglogDeps::rocksdb Threads::Threads)
+  target_include_directories(crash-tool PRIVATE "${CMAKE_CURRENT_SOURCE_DIR}/loglet")
+  set_target_properties(crash-tool PROPERTIES RUNTIME_OUTPUT_DIRECTORY "${CMAKE_BINARY_DIR}/tests")
+
+  set(_crash_dir "${CMAKE_CURRENT_SOURCE_DIR}/tests/crash")
+  # kill -9 at random times and at every named kill point, verify after each (about 1 minute).
+  add_test(NAME crash_kill_short
+    COMMAND bash "${_crash_dir}/kill.sh" --tool "$<TARGET_FILE:crash-tool>"
+            --work "${CMAKE_BINARY_DIR}/crash-kill" --rounds 2)
+  # power cuts on a loop-mounted ext4 image (exit 77 without root or a loop device).
+  add_test(NAME crash_power_short
+    COMMAND bash "${_crash_dir}/power.sh" --tool "$<TARGET_FILE:crash-tool>"
+            --work "/var/tmp/crash-power-ci" --cycles 12)
+  set_tests_properties(crash_kill_short crash_power_short PROPERTIES
+    LABELS "crash" SKIP_RETURN_CODE 77 TIMEOUT 400 RUN_SERIAL TRUE)
+
+  seglog_add_test(test_crash_wal SOURCES tests/crash/test_crash_wal.c LABELS crash TIMEOUT 300)
+  seglog_add_test(test_crash_faults SOURCES tests/crash/test_crash_faults.c LABELS crash
+                  TIMEOUT 300 LIBRARIES ${CMAKE_DL_LIBS})
+  target_include_directories(test_crash_faults PRIVATE "${CMAKE_CURRENT_SOURCE_DIR}/loglet")
+endif()

@@ -1,0 +1,700 @@
+/*
+ * crash_tool.c — the crash suite's workload, verifier and small helpers, one binary so that the
+ * driver scripts (tests/crash/kill.sh, power.sh) need only this and a shell.
+ *
+ *   crash-tool run DIR ACKS EPOCH SECONDS     the workload: appends, seal+extends, trims
+ *   crash-tool verify DIR ACKS EPOCH          reopen twice, check everything, append once more
+ *   crash-tool tear DIR                       write garbage just after the WAL's valid end
+ *   crash-tool shutdown MOUNTPOINT            EXT4_IOC_SHUTDOWN with NOLOGFLUSH (power cut)
+ *
+ * WHY IT IS SHAPED SO
+ *   A crash test is only as good as its oracle. Every record is self-describing: magic, log,
+ *   writer, per-(writer, log) sequence, length, filler bytes derived from those, and a hash over
+ *   all of it, so the verifier can tell a record that is present and intact from one that is
+ *   damaged, misplaced or duplicated without keeping a copy. The workload reports an append to the
+ *   harness (one write(2) of one line to ACKS, opened O_APPEND) only after seglog_log_append
+ *   returned SEGLOG_OK: the ACKS file is the set of promises the store made. A trim is reported
+ *   the same way. After a kill -9 the page cache keeps ACKS intact; for a power cut ACKS lives
+ *   outside the cut file system and the driver stops the workload (SIGSTOP) before it cuts.
+ *
+ *   Writer ids are EPOCH * 100 + thread (EPOCH: the driver's cycle number), so each incarnation
+ *   starts fresh sequences and the verifier can demand, per log and writer, consecutive sequences
+ *   with no hole and no duplicate.
+ *
+ * WHAT VERIFY CHECKS (exit 0 only if all hold; one line per failure on stderr)
+ *   - the store opens; every log an ACK names exists;
+ *   - chain: at least one segment; the last is open (the workload never plain-seals, so a sealed
+ *     tail would be a half-done seal+extend); every earlier one sealed or trimmed; each segment's
+ *     base is its predecessor's seal point; the tail LSN is the open segment's end;
+ *   - records: from trim point + 1 to the tail every LSN holds a record (no hole), each intact,
+ *     of this log, and per writer with consecutive sequences (no duplicate, no gap);
+ *   - every acknowledged record above the trim point is at its LSN with the same writer, sequence
+ *     and length (the bytes are then byte-identical: they are regenerated and hashed); every
+ *     acknowledged trim is at or below the trim point;
+ *   - column families: every live segment's CF exists in RocksDB; no orphan is left (after open
+ *     the CFs are exactly meta, default, the live segments' and the pool's);
+ *   - a second open gives the same digest; a new append to every log works and reads back.
+ * Figures go to stdout as "verify: key=value ..." for the driver to sum.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/types.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rocksdb/c.h>
+
+#include "seglog.h"
+#include "seglog_internal.h"
+#include "wal.h"
+#include "wal_internal.h"
+
+#define CT_LOGS 50u                /* logs in the workload */
+#define CT_TRIMMED_LOGS_FROM 41u   /* logs >= this are trimmed as well as resealed */
+#define CT_WRITERS 4u              /* appending threads */
+#define CT_WRITER_ID_STRIDE 100u   /* writer id = epoch * stride + thread */
+#define CT_VERIFY_WRITER 99u       /* thread number of the verifier's own appends */
+#define CT_PAYLOAD_MIN_BYTES 40u
+#define CT_PAYLOAD_MAX_BYTES 400u
+#define CT_HEADER_BYTES 28u        /* magic u32, log u64, writer u32, seq u64, len u32 */
+#define CT_MAGIC 0x5EC7A5C1u
+#define CT_APPEND_TIMEOUT_MS 10000u
+#define CT_RECONF_PAUSE_US 15000u  /* between two seal+extends */
+#define CT_MAX_SEQ_WRITERS 4096u   /* distinct writer ids one log may hold */
+#define CT_ORPHAN_WAIT_MS 10000u   /* how long verify waits for open's CF clean-up */
+
+_Static_assert(CT_PAYLOAD_MIN_BYTES >= CT_HEADER_BYTES + 8u, "room for the header and hash");
+
+static uint64_t splitmix(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001B3ull;
+    return h;
+}
+#define FNV_INIT 0xCBF29CE484222325ull
+
+/* The record (log, writer, seq) of len bytes: header, filler, hash of everything before it. */
+static void record_make(uint8_t *buf, uint32_t len, uint64_t log, uint32_t writer, uint64_t seq)
+{
+    wal_put32(buf, CT_MAGIC);
+    wal_put64(buf + 4, log);
+    wal_put32(buf + 12, writer);
+    wal_put64(buf + 16, seq);
+    wal_put32(buf + 24, len);
+    uint64_t x = log * 1000003u ^ ((uint64_t)writer << 40) ^ seq;
+    for (uint32_t i = CT_HEADER_BYTES; i < len - 8; i++)
+        buf[i] = (uint8_t)splitmix(&x);
+    wal_put64(buf + len - 8, fnv(FNV_INIT, buf, len - 8));
+}
+
+/* Checks a record read back: intact (regenerated bytes equal) and its identity. */
+static bool record_check(const uint8_t *p, size_t len, uint64_t *log, uint32_t *writer,
+                         uint64_t *seq)
+{
+    if (len < CT_PAYLOAD_MIN_BYTES || len > CT_PAYLOAD_MAX_BYTES || wal_get32(p) != CT_MAGIC ||
+        wal_get32(p + 24) != len)
+        return false;
+    *log = wal_get64(p + 4);
+    *writer = wal_get32(p + 12);
+    *seq = wal_get64(p + 16);
+    uint8_t want[CT_PAYLOAD_MAX_BYTES];
+    record_make(want, (uint32_t)len, *log, *writer, *seq);
+    return memcmp(want, p, len) == 0;
+}
+
+static void options(seglog_options *o)
+{
+    seglog_options_init(o);
+    o->wal_file_size_bytes = 2u << 20; /* rotate often: rotation is a kill point */
+    o->checkpoint_interval_ms = 300;     /* checkpoint often: so is moving it */
+    const char *ck = getenv("CRASH_CHECKPOINT_MS"); /* the power-loss driver sets its own */
+    if (ck && atoi(ck) > 0)
+        o->checkpoint_interval_ms = (uint32_t)atoi(ck);
+    o->cf_pool_target = 4;
+    o->memory_budget_bytes = 64u << 20;
+}
+
+static void die(const char *what, int rc, const seglog_error *err)
+{
+    fprintf(stderr, "crash-tool: %s: %s (%s)\n", what, err ? err->message : "",
+            seglog_strerror(rc));
+    exit(2);
+}
+
+/* ---- run -------------------------------------------------------------------------------------- */
+
+typedef struct run_ctx {
+    seglog *s;
+    int ack_fd;
+    uint32_t epoch;
+    atomic_bool stop;
+    pthread_mutex_t ack_mu;
+} run_ctx;
+
+typedef struct writer_arg {
+    run_ctx *c;
+    uint32_t thread;
+} writer_arg;
+
+static void ack_line(run_ctx *c, const char *line, size_t n)
+{
+    pthread_mutex_lock(&c->ack_mu);
+    ssize_t w = write(c->ack_fd, line, n);
+    pthread_mutex_unlock(&c->ack_mu);
+    if (w != (ssize_t)n) {
+        fprintf(stderr, "crash-tool: writing an ack failed: %s\n", strerror(errno));
+        _exit(3);
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    writer_arg *a = arg;
+    run_ctx *c = a->c;
+    uint32_t writer = c->epoch * CT_WRITER_ID_STRIDE + a->thread;
+    uint64_t seqs[CT_LOGS + 1] = {0};
+    uint64_t rnd = (uint64_t)time(NULL) * 31u + writer;
+    uint8_t buf[CT_PAYLOAD_MAX_BYTES];
+    seglog_append_opts wait = {.policy = SEGLOG_APPEND_WAIT, .timeout_ms = CT_APPEND_TIMEOUT_MS};
+    while (!atomic_load(&c->stop)) {
+        uint64_t log = 1 + splitmix(&rnd) % CT_LOGS;
+        uint32_t len = CT_PAYLOAD_MIN_BYTES +
+                       (uint32_t)(splitmix(&rnd) % (CT_PAYLOAD_MAX_BYTES - CT_PAYLOAD_MIN_BYTES));
+        uint64_t seq = seqs[log] + 1;
+        record_make(buf, len, log, writer, seq);
+        seglog_lsn lsn = 0;
+        seglog_error err = {0};
+        int rc = seglog_log_append(c->s, log, buf, len, &wait, &lsn, &err);
+        if (rc == SEGLOG_ETIMEDOUT || rc == SEGLOG_ESEALED)
+            continue; /* never sequenced: the same sequence goes again */
+        if (rc != SEGLOG_OK) {
+            fprintf(stderr, "crash-tool: append to log %" PRIu64 " failed: %s (%s)\n", log,
+                    err.message, seglog_strerror(rc));
+            return NULL;
+        }
+        seqs[log] = seq;
+        char line[128];
+        int n = snprintf(line, sizeof line, "A %" PRIu64 " %" PRIu64 " %u %" PRIu64 " %u\n", log,
+                         lsn, writer, seq, len);
+        ack_line(c, line, (size_t)n);
+    }
+    return NULL;
+}
+
+static void *reconf_main(void *arg)
+{
+    run_ctx *c = arg;
+    uint64_t rnd = (uint64_t)time(NULL) ^ 0xABCDu;
+    while (!atomic_load(&c->stop)) {
+        uint64_t log = 1 + splitmix(&rnd) % CT_LOGS;
+        seglog_error err = {0};
+        seglog_tail t;
+        int rc = seglog_log_seal_and_extend(c->s, log, 0, &t, &err);
+        if (rc != SEGLOG_OK && rc != SEGLOG_ECONFLICT && rc != SEGLOG_ETIMEDOUT) {
+            fprintf(stderr, "crash-tool: seal+extend of log %" PRIu64 " failed: %s\n", log,
+                    err.message);
+            return NULL;
+        }
+        if (log >= CT_TRIMMED_LOGS_FROM && rc == SEGLOG_OK && t.lsn > 2) {
+            seglog_lsn to = 0, point = t.lsn - 1 - splitmix(&rnd) % (t.lsn / 2);
+            rc = seglog_log_trim(c->s, log, point, &to, &err);
+            if (rc != SEGLOG_OK) {
+                fprintf(stderr, "crash-tool: trim of log %" PRIu64 " failed: %s\n", log,
+                        err.message);
+                return NULL;
+            }
+            char line[96];
+            int n = snprintf(line, sizeof line, "T %" PRIu64 " %" PRIu64 "\n", log, to);
+            ack_line(c, line, (size_t)n);
+        }
+        const char *pause = getenv("CRASH_RECONF_PAUSE_MS");
+        usleep(pause && atoi(pause) > 0 ? (useconds_t)atoi(pause) * 1000u : CT_RECONF_PAUSE_US);
+    }
+    return NULL;
+}
+
+static int cmd_run(const char *dir, const char *acks, uint32_t epoch, double seconds)
+{
+    run_ctx c = {.epoch = epoch};
+    pthread_mutex_init(&c.ack_mu, NULL);
+    atomic_init(&c.stop, false);
+    c.ack_fd = open(acks, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (c.ack_fd < 0) {
+        fprintf(stderr, "crash-tool: open %s: %s\n", acks, strerror(errno));
+        return 2;
+    }
+    seglog_options o;
+    options(&o);
+    seglog_error err = {0};
+    int rc = seglog_open(&c.s, dir, &o, &err);
+    if (rc != SEGLOG_OK)
+        die("open", rc, &err);
+    for (uint64_t log = 1; log <= CT_LOGS; log++) {
+        rc = seglog_log_create(c.s, log, &err);
+        if (rc != SEGLOG_OK && rc != SEGLOG_EEXIST)
+            die("create", rc, &err);
+    }
+    fprintf(stderr, "crash-tool: running\n");
+    pthread_t th[CT_WRITERS + 1];
+    writer_arg wa[CT_WRITERS];
+    for (uint32_t i = 0; i < CT_WRITERS; i++) {
+        wa[i] = (writer_arg){.c = &c, .thread = i};
+        pthread_create(&th[i], NULL, writer_main, &wa[i]);
+    }
+    pthread_create(&th[CT_WRITERS], NULL, reconf_main, &c);
+    struct timespec ts = {.tv_sec = (time_t)seconds,
+                          .tv_nsec = (long)((seconds - (double)(time_t)seconds) * 1e9)};
+    nanosleep(&ts, NULL);
+    atomic_store(&c.stop, true);
+    for (uint32_t i = 0; i <= CT_WRITERS; i++)
+        pthread_join(th[i], NULL);
+    seglog_close(c.s);
+    close(c.ack_fd);
+    return 0;
+}
+
+/* ---- verify ----------------------------------------------------------------------------------- */
+
+typedef struct ack {
+    uint64_t lsn;
+    uint32_t writer;
+    uint32_t len;
+    uint64_t seq;
+} ack;
+
+typedef struct log_acks {
+    ack *v;
+    size_t n, cap;
+    uint64_t trim;  /* highest acknowledged trim */
+    bool named;     /* some ack names this log */
+} log_acks;
+
+static log_acks g_acks[CT_LOGS + 1];
+static uint64_t g_n_acks, g_failures, g_lost, g_trimmed;
+
+#define FAIL(...)                                                                                  \
+    do {                                                                                           \
+        g_failures++;                                                                              \
+        if (g_failures <= 20) {                                                                    \
+            fprintf(stderr, "verify: FAIL: ");                                                     \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fputc('\n', stderr);                                                                   \
+        }                                                                                          \
+    } while (0)
+
+static int cmp_ack(const void *a, const void *b)
+{
+    const ack *x = a, *y = b;
+    return x->lsn < y->lsn ? -1 : x->lsn > y->lsn;
+}
+
+static void acks_load(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return; /* no acknowledgement yet */
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+        uint64_t log, lsn, seq;
+        unsigned writer, len;
+        if (line[0] == 'A' && sscanf(line + 1, "%" SCNu64 " %" SCNu64 " %u %" SCNu64 " %u", &log,
+                                     &lsn, &writer, &seq, &len) == 5 && log >= 1 && log <= CT_LOGS) {
+            log_acks *la = &g_acks[log];
+            if (la->n == la->cap) {
+                la->cap = la->cap ? 2 * la->cap : 256;
+                la->v = realloc(la->v, la->cap * sizeof *la->v);
+                if (!la->v)
+                    abort();
+            }
+            la->v[la->n++] = (ack){.lsn = lsn, .writer = writer, .len = len, .seq = seq};
+            la->named = true;
+            g_n_acks++;
+        } else if (line[0] == 'T' && sscanf(line + 1, "%" SCNu64 " %" SCNu64, &log, &lsn) == 2 &&
+                   log >= 1 && log <= CT_LOGS) {
+            if (lsn > g_acks[log].trim)
+                g_acks[log].trim = lsn;
+            g_acks[log].named = true;
+        } else if (line[0] != '\n' && strchr(line, '\n')) {
+            FAIL("malformed ack line: %s", line);
+        }
+        /* a line without '\n' is one being written when the writer was killed: not an ack */
+    }
+    fclose(f);
+    for (uint64_t l = 1; l <= CT_LOGS; l++)
+        if (g_acks[l].n)
+            qsort(g_acks[l].v, g_acks[l].n, sizeof(ack), cmp_ack);
+}
+
+typedef struct wseq {
+    uint32_t writer;
+    uint64_t last;
+} wseq;
+
+/* Checks one log; adds its state to *digest. Returns the number of records read. */
+static uint64_t verify_log(seglog *s, uint64_t log, uint64_t *digest, uint64_t *live_segments,
+                           uint64_t *verified, uint64_t *trimmed)
+{
+    seglog_error err = {0};
+    seglog_log_info *info = NULL;
+    int rc = seglog_log_describe(s, log, &info, &err);
+    if (rc != SEGLOG_OK) {
+        if (g_acks[log].named)
+            FAIL("log %" PRIu64 " was acknowledged but describe fails: %s", log, err.message);
+        return 0;
+    }
+    *digest = fnv(*digest, &log, sizeof log);
+    *digest = fnv(*digest, &info->version, sizeof info->version);
+    *digest = fnv(*digest, &info->trim_point, sizeof info->trim_point);
+    /* the chain */
+    if (info->n_segments == 0) {
+        FAIL("log %" PRIu64 ": no segment", log);
+    } else {
+        seglog_segment_info *last = &info->segments[info->n_segments - 1];
+        if (last->state != SEGLOG_SEGMENT_OPEN || info->tail.sealed)
+            FAIL("log %" PRIu64 ": tail segment %" PRIu64 " is not open (half-done seal+extend?)",
+                 log, last->id);
+        for (size_t i = 0; i < info->n_segments; i++) {
+            seglog_segment_info *g = &info->segments[i];
+            *digest = fnv(*digest, &g->id, sizeof g->id);
+            *digest = fnv(*digest, &g->base, sizeof g->base);
+            *digest = fnv(*digest, &g->sealed_at, sizeof g->sealed_at);
+            if (g->state != SEGLOG_SEGMENT_TRIMMED)
+                (*live_segments)++;
+            if (i + 1 < info->n_segments && g->state != SEGLOG_SEGMENT_TRIMMED) {
+                if (g->state == SEGLOG_SEGMENT_OPEN)
+                    FAIL("log %" PRIu64 ": segment %" PRIu64 " open but not the tail", log, g->id);
+                if (info->segments[i + 1].base != g->sealed_at)
+                    FAIL("log %" PRIu64 ": segment %" PRIu64 " sealed at %" PRIu64
+                         " but the next starts at %" PRIu64,
+                         log, g->id, g->sealed_at, info->segments[i + 1].base);
+            }
+        }
+    }
+    if (info->trim_point < g_acks[log].trim)
+        FAIL("log %" PRIu64 ": trim point %" PRIu64 " below the acknowledged trim %" PRIu64, log,
+             info->trim_point, g_acks[log].trim);
+    uint64_t tail = info->tail.lsn, trim = info->trim_point;
+    seglog_log_info_free(info);
+
+    /* the records */
+    uint64_t nread = 0;
+    seglog_reader *r = NULL;
+    rc = seglog_reader_open(&r, s, log, SEGLOG_LSN_OLDEST, tail > 1 ? tail - 1 : 1, &err);
+    if (rc != SEGLOG_OK) {
+        FAIL("log %" PRIu64 ": reader_open: %s", log, err.message);
+        return 0;
+    }
+    static wseq ws[CT_MAX_SEQ_WRITERS];
+    size_t nws = 0;
+    uint64_t expect = trim + 1;
+    size_t ai = 0;
+    log_acks *la = &g_acks[log];
+    while (ai < la->n && la->v[ai].lsn <= trim)
+        ai++;
+    *trimmed += ai;
+    while (tail > 1) {
+        seglog_entry e;
+        rc = seglog_reader_next(r, 2000, &e, &err);
+        if (rc == SEGLOG_EEND)
+            break;
+        if (rc != SEGLOG_OK) {
+            FAIL("log %" PRIu64 ": reading at %" PRIu64 ": %s", log, expect, err.message);
+            break;
+        }
+        if (e.kind == SEGLOG_ENTRY_TRIM_GAP) {
+            if (e.gap_to != trim)
+                FAIL("log %" PRIu64 ": trim gap to %" PRIu64 ", trim point %" PRIu64, log,
+                     e.gap_to, trim);
+            continue;
+        }
+        if (e.lsn != expect) {
+            FAIL("log %" PRIu64 ": hole: expected LSN %" PRIu64 ", got %" PRIu64, log, expect,
+                 e.lsn);
+            expect = e.lsn;
+        }
+        expect++;
+        nread++;
+        *digest = fnv(*digest, &e.lsn, sizeof e.lsn);
+        *digest = fnv(*digest, e.payload, e.len);
+        uint64_t rlog, seq;
+        uint32_t writer;
+        if (!record_check(e.payload, e.len, &rlog, &writer, &seq) || rlog != log) {
+            FAIL("log %" PRIu64 ": record at LSN %" PRIu64 " is damaged or not of this log", log,
+                 e.lsn);
+            continue;
+        }
+        size_t k = 0;
+        while (k < nws && ws[k].writer != writer)
+            k++;
+        if (k == nws && nws < CT_MAX_SEQ_WRITERS) {
+            /* a writer's first record here: from sequence 1 unless earlier ones were trimmed */
+            ws[nws++] = (wseq){.writer = writer, .last = seq - 1};
+            if (seq != 1 && trim == 0)
+                FAIL("log %" PRIu64 ": writer %u starts at sequence %" PRIu64 " (LSN %" PRIu64 ")",
+                     log, writer, seq, e.lsn);
+        }
+        if (k < nws) {
+            if (seq != ws[k].last + 1)
+                FAIL("log %" PRIu64 ": writer %u: sequence %" PRIu64 " after %" PRIu64
+                     " at LSN %" PRIu64 " (duplicate or hole)",
+                     log, writer, seq, ws[k].last, e.lsn);
+            ws[k].last = seq;
+        }
+        for (; ai < la->n && la->v[ai].lsn < e.lsn; ai++, g_lost++)
+            FAIL("log %" PRIu64 ": acknowledged LSN %" PRIu64 " missing", log, la->v[ai].lsn);
+        if (ai < la->n && la->v[ai].lsn == e.lsn) {
+            if (la->v[ai].writer != writer || la->v[ai].seq != seq || la->v[ai].len != e.len) {
+                g_lost++;
+                FAIL("log %" PRIu64 ": LSN %" PRIu64 " holds writer %u seq %" PRIu64
+                     ", acknowledged was writer %u seq %" PRIu64,
+                     log, e.lsn, writer, seq, la->v[ai].writer, la->v[ai].seq);
+            } else {
+                (*verified)++;
+            }
+            ai++;
+        }
+    }
+    seglog_reader_close(r);
+    for (; ai < la->n; ai++, g_lost++)
+        FAIL("log %" PRIu64 ": acknowledged LSN %" PRIu64 " missing (tail %" PRIu64 ")", log,
+             la->v[ai].lsn, tail);
+    return nread;
+}
+
+/* Opens, checks every log and the CFs, closes. Returns the digest. */
+static uint64_t verify_pass(const char *dir, uint64_t *records, uint64_t *verified,
+                            char cfs[][32], size_t *n_cfs, size_t cfs_cap)
+{
+    seglog_options o;
+    options(&o);
+    seglog *s = NULL;
+    seglog_error err = {0};
+    int rc = seglog_open(&s, dir, &o, &err);
+    if (rc != SEGLOG_OK) {
+        FAIL("open: %s (%s)", err.message, seglog_strerror(rc));
+        return 0;
+    }
+    uint64_t digest = FNV_INIT, live = 0;
+    *records = 0;
+    *verified = 0;
+    g_trimmed = 0;
+    for (uint64_t log = 1; log <= CT_LOGS; log++)
+        *records += verify_log(s, log, &digest, &live, verified, &g_trimmed);
+    /* referenced CFs, for the RocksDB check */
+    *n_cfs = 0;
+    for (uint64_t log = 1; log <= CT_LOGS; log++) {
+        seglog_log_info *info = NULL;
+        if (seglog_log_describe(s, log, &info, &err) != SEGLOG_OK)
+            continue;
+        for (size_t i = 0; i < info->n_segments; i++)
+            if (info->segments[i].state != SEGLOG_SEGMENT_TRIMMED && *n_cfs < cfs_cap)
+                memcpy(cfs[(*n_cfs)++], info->segments[i].cf, 32);
+        seglog_log_info_free(info);
+    }
+    /* orphans: open adopts empty unreferenced CFs into the pool and drops the others (on the
+     * pool thread); wait for that to settle */
+    seglog_stats st = {0};
+    for (uint32_t waited = 0;; waited += 50) {
+        seglog_stats_get(s, &st, &err);
+        if (st.column_families <= 2 + st.segments + st.cf_pool + o.cf_pool_target ||
+            waited >= CT_ORPHAN_WAIT_MS)
+            break;
+        usleep(50000);
+    }
+    if (st.column_families > 2 + st.segments + st.cf_pool + o.cf_pool_target)
+        FAIL("orphan column families: %" PRIu64 " CFs for %" PRIu64 " live segments and %" PRIu64
+             " pooled", st.column_families, st.segments, st.cf_pool);
+    seglog_close(s);
+    return digest;
+}
+
+/* Every live segment's CF exists in RocksDB. */
+static void check_cfs_exist(const char *dir, char cfs[][32], size_t n)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/db", dir);
+    rocksdb_options_t *opt = rocksdb_options_create();
+    char *e = NULL;
+    size_t count = 0;
+    char **names = rocksdb_list_column_families(opt, path, &count, &e);
+    if (e) {
+        FAIL("listing column families: %s", e);
+        rocksdb_free(e);
+        rocksdb_options_destroy(opt);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        bool found = false;
+        for (size_t j = 0; j < count && !found; j++)
+            found = strcmp(names[j], cfs[i]) == 0;
+        if (!found)
+            FAIL("live segment's column family %s does not exist", cfs[i]);
+    }
+    rocksdb_list_column_families_destroy(names, count);
+    rocksdb_options_destroy(opt);
+}
+
+/* A new append to every log works, reads back, and is reported as acknowledged. */
+static void append_after(const char *dir, const char *acks, uint32_t epoch)
+{
+    seglog_options o;
+    options(&o);
+    seglog *s = NULL;
+    seglog_error err = {0};
+    int rc = seglog_open(&s, dir, &o, &err);
+    if (rc != SEGLOG_OK) {
+        FAIL("open for new appends: %s", err.message);
+        return;
+    }
+    int fd = open(acks, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    uint32_t writer = epoch * CT_WRITER_ID_STRIDE + CT_VERIFY_WRITER;
+    seglog_append_opts wait = {.policy = SEGLOG_APPEND_WAIT, .timeout_ms = CT_APPEND_TIMEOUT_MS};
+    for (uint64_t log = 1; log <= CT_LOGS; log++) {
+        uint8_t buf[CT_PAYLOAD_MIN_BYTES];
+        record_make(buf, sizeof buf, log, writer, 1);
+        seglog_lsn lsn = 0;
+        rc = seglog_log_append(s, log, buf, sizeof buf, &wait, &lsn, &err);
+        if (rc == SEGLOG_ENOTFOUND)
+            continue; /* never created: the kill came before */
+        if (rc != SEGLOG_OK) {
+            FAIL("new append to log %" PRIu64 ": %s", log, err.message);
+            continue;
+        }
+        char line[128];
+        int n = snprintf(line, sizeof line, "A %" PRIu64 " %" PRIu64 " %u 1 %zu\n", log, lsn,
+                         writer, sizeof buf);
+        if (fd < 0 || write(fd, line, (size_t)n) != n)
+            FAIL("recording the new append failed");
+        seglog_entry e;
+        rc = seglog_log_read(s, log, lsn, 1000, &e, &err);
+        if (rc != SEGLOG_OK || e.len != sizeof buf || memcmp(e.payload, buf, sizeof buf) != 0)
+            FAIL("new append to log %" PRIu64 " does not read back", log);
+        if (rc == SEGLOG_OK)
+            seglog_entry_fini(&e);
+    }
+    if (fd >= 0)
+        close(fd);
+    seglog_close(s);
+}
+
+static int cmd_verify(const char *dir, const char *acks, uint32_t epoch)
+{
+    acks_load(acks);
+    static char cfs[8192][32];
+    size_t n_cfs = 0;
+    uint64_t records = 0, verified = 0, r2 = 0, v2 = 0;
+    uint64_t d1 = verify_pass(dir, &records, &verified, cfs, &n_cfs, 8192);
+    uint64_t lost1 = g_lost, trimmed1 = g_trimmed;
+    if (g_failures == 0)
+        check_cfs_exist(dir, cfs, n_cfs);
+    if (g_failures == 0) {
+        uint64_t d2 = verify_pass(dir, &r2, &v2, cfs, &n_cfs, 8192);
+        g_lost = lost1;
+        g_trimmed = trimmed1;
+        if (d2 != d1)
+            FAIL("second reopen gives another digest (%016" PRIx64 " vs %016" PRIx64 ")", d2, d1);
+    }
+    if (g_failures == 0)
+        append_after(dir, acks, epoch);
+    /* an ack of a log that cannot be read at all counts as lost too */
+    uint64_t accounted = verified + g_trimmed + g_lost;
+    if (accounted < g_n_acks)
+        g_lost += g_n_acks - accounted;
+    printf("verify: acked=%" PRIu64 " verified=%" PRIu64 " trimmed=%" PRIu64 " lost=%" PRIu64
+           " records=%" PRIu64 " failures=%" PRIu64 " digest=%016" PRIx64 "\n",
+           g_n_acks, verified, g_trimmed, g_lost, records, g_failures, d1);
+    return g_failures == 0 ? 0 : 1;
+}
+
+/* ---- tear: garbage after the WAL's valid end, so that the next open must cut a torn tail ---- */
+
+static int cmd_tear(const char *dir)
+{
+    char wdir[4096];
+    snprintf(wdir, sizeof wdir, "%s/wal", dir);
+    wal_scan_report rep;
+    seglog_error err = {0};
+    int rc = wal_scan_dir(wdir, 0, NULL, NULL, &rep, &err);
+    if (rc != SEGLOG_OK || rep.end_file[0] == 0) {
+        fprintf(stderr, "crash-tool: tear: scan: %s\n", err.message);
+        return 1;
+    }
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", wdir, rep.end_file);
+    uint64_t file_no = 0;
+    wal_file_name_parse(rep.end_file, &file_no);
+    /* a frame header of this file whose CRC does not check: what a torn write leaves */
+    uint8_t junk[64];
+    memset(junk, 0xA5, sizeof junk);
+    wal_put32(junk + 4, 16);                   /* len */
+    wal_put64(junk + 8, rep.last_seq + 1);     /* seq */
+    wal_put64(junk + 16, 0);                   /* synced_seq: vouches for nothing */
+    wal_put32(junk + 24, (uint32_t)file_no);   /* file_no */
+    junk[28] = WAL_TYPE_USER_MIN;
+    junk[29] = junk[30] = junk[31] = 0;
+    int fd = open(path, O_WRONLY);
+    if (fd < 0 || pwrite(fd, junk, sizeof junk, (off_t)rep.end_offset) != (ssize_t)sizeof junk) {
+        fprintf(stderr, "crash-tool: tear: write %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    close(fd);
+    printf("tear: %s offset %" PRIu64 "\n", rep.end_file, rep.end_offset);
+    return 0;
+}
+
+/* ---- shutdown: the power cut --------------------------------------------------------------- */
+
+#ifndef EXT4_IOC_SHUTDOWN
+#define EXT4_IOC_SHUTDOWN _IOR('X', 125, __u32)
+#endif
+#define EXT4_GOING_FLAGS_NOLOGFLUSH 0x2
+
+static int cmd_shutdown(const char *mnt)
+{
+    int fd = open(mnt, O_RDONLY | O_DIRECTORY);
+    __u32 flags = EXT4_GOING_FLAGS_NOLOGFLUSH;
+    if (fd < 0 || ioctl(fd, EXT4_IOC_SHUTDOWN, &flags) != 0) {
+        fprintf(stderr, "crash-tool: shutdown %s: %s\n", mnt, strerror(errno));
+        return 1;
+    }
+    close(fd);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 6 && strcmp(argv[1], "run") == 0)
+        return cmd_run(argv[2], argv[3], (uint32_t)strtoul(argv[4], NULL, 10), atof(argv[5]));
+    if (argc == 5 && strcmp(argv[1], "verify") == 0)
+        return cmd_verify(argv[2], argv[3], (uint32_t)strtoul(argv[4], NULL, 10));
+    if (argc == 3 && strcmp(argv[1], "tear") == 0)
+        return cmd_tear(argv[2]);
+    if (argc == 3 && strcmp(argv[1], "shutdown") == 0)
+        return cmd_shutdown(argv[2]);
+    if (argc == 2 && strcmp(argv[1], "killpoints") == 0)
+        return wal_kill_points_compiled() ? 0 : 77;
+    fprintf(stderr, "usage: crash-tool run DIR ACKS EPOCH SECONDS | verify DIR ACKS EPOCH |\n"
+                    "       tear DIR | shutdown MOUNTPOINT | killpoints\n");
+    return 2;
+}
