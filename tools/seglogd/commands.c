@@ -808,6 +808,35 @@ static void chain_changed(cmd_ctx *x, stream_ent *ent)
     ent->gen++;
 }
 
+/* A chain change's reply: the new tail, after waking the clients that wait on the log. */
+static void chain_reply(cmd_ctx *x, stream_ent *ent, int rc, const seglog_tail *t,
+                        const seglog_error *err)
+{
+    if (rc != SEGLOG_OK) {
+        reply_seglog_err(R(x), rc, err);
+        return;
+    }
+    chain_changed(x, ent);
+    reply_tail(x, t);
+}
+
+/* `CMD key [WORD n]`: *v = n, or 0 without it; false once an error has been replied. */
+static bool opt_word_u64(cmd_ctx *x, const char *word, const char *bad, const char *usage,
+                         uint64_t *v)
+{
+    *v = 0;
+    if (x->argc == 4 && arg_is(&x->argv[2], word)) {
+        if (!arg_u64(&x->argv[3], v)) {
+            resp_error(R(x), bad);
+            return false;
+        }
+    } else if (x->argc != 2) {
+        resp_error(R(x), usage);
+        return false;
+    }
+    return true;
+}
+
 static void cmd_log_seal(cmd_ctx *x)
 {
     stream_ent *ent = lookup_or_err(x, 1);
@@ -816,64 +845,33 @@ static void cmd_log_seal(cmd_ctx *x)
     seglog_tail t;
     seglog_error err = {0};
     int rc = seglog_log_seal(x->srv->s, ent->id, &t, &err);
-    if (rc != SEGLOG_OK) {
-        reply_seglog_err(R(x), rc, &err);
-        return;
-    }
-    chain_changed(x, ent);
-    reply_tail(x, &t);
+    chain_reply(x, ent, rc, &t, &err);
 }
 
 static void cmd_log_extend(cmd_ctx *x)
 {
     stream_ent *ent = lookup_or_err(x, 1);
-    if (!ent)
+    uint64_t base;
+    if (!ent || !opt_word_u64(x, "BASE", "ERR BASE must be an LSN",
+                              "ERR syntax error: LOG.EXTEND key [BASE lsn]", &base))
         return;
-    uint64_t base = 0;
-    if (x->argc == 4 && arg_is(&x->argv[2], "BASE")) {
-        if (!arg_u64(&x->argv[3], &base)) {
-            resp_error(R(x), "ERR BASE must be an LSN");
-            return;
-        }
-    } else if (x->argc != 2) {
-        resp_error(R(x), "ERR syntax error: LOG.EXTEND key [BASE lsn]");
-        return;
-    }
     seglog_tail t;
     seglog_error err = {0};
     int rc = seglog_log_extend(x->srv->s, ent->id, base, &t, &err);
-    if (rc != SEGLOG_OK) {
-        reply_seglog_err(R(x), rc, &err);
-        return;
-    }
-    chain_changed(x, ent);
-    reply_tail(x, &t);
+    chain_reply(x, ent, rc, &t, &err);
 }
 
 static void cmd_log_sealextend(cmd_ctx *x)
 {
     stream_ent *ent = lookup_or_err(x, 1);
-    if (!ent)
+    uint64_t version;
+    if (!ent || !opt_word_u64(x, "VERSION", "ERR VERSION must be a chain version",
+                              "ERR syntax error: LOG.SEALEXTEND key [VERSION v]", &version))
         return;
-    uint64_t version = 0;
-    if (x->argc == 4 && arg_is(&x->argv[2], "VERSION")) {
-        if (!arg_u64(&x->argv[3], &version)) {
-            resp_error(R(x), "ERR VERSION must be a chain version");
-            return;
-        }
-    } else if (x->argc != 2) {
-        resp_error(R(x), "ERR syntax error: LOG.SEALEXTEND key [VERSION v]");
-        return;
-    }
     seglog_tail t;
     seglog_error err = {0};
     int rc = seglog_log_seal_and_extend(x->srv->s, ent->id, version, &t, &err);
-    if (rc != SEGLOG_OK) {
-        reply_seglog_err(R(x), rc, &err);
-        return;
-    }
-    chain_changed(x, ent);
-    reply_tail(x, &t);
+    chain_reply(x, ent, rc, &t, &err);
 }
 
 static void cmd_log_trim(cmd_ctx *x)
