@@ -172,6 +172,11 @@ struct parked {
     uint64_t deadline_ms;
     uint32_t timeout_ms;
     uint64_t epoch;   /* park_epoch before its last try: a chain change since makes it ready */
+    /* for describe: what it waits behind, and since when */
+    uint64_t segment_id;
+    uint64_t sealed_at;
+    uint64_t since_us;
+    uint64_t since_mono_ms;
 };
 
 /* ---- helpers ----------------------------------------------------------------------------------- */
@@ -1154,7 +1159,12 @@ int seglog_log_append_async(seglog *s, seglog_log_id log, const seglog_buf *recs
                               .timeout_ms = opts->timeout_ms,
                               .epoch = epoch};
                 pthread_mutex_lock(&lg->mu);
-                lg->n_waiters++; /* counted (not listed) while parked */
+                lg->n_waiters++; /* counted while parked; describe lists it from the park list */
+                const lseg *t = tail_seg(lg);
+                p->segment_id = t->id;
+                p->sealed_at = t->state == STORE_SEG_SEALED ? t->sealed_at : lg->next_lsn;
+                p->since_us = wall_us();
+                p->since_mono_ms = mono_ms();
                 pthread_mutex_unlock(&lg->mu);
                 atomic_fetch_add(&s->waiting, 1);
                 pthread_mutex_lock(&s->park_mu);
@@ -1920,6 +1930,18 @@ int seglog_log_describe(seglog *s, seglog_log_id log, seglog_log_info **out, seg
                                      .since_us = w->since_us,
                                      .waited_ms = now - w->since_mono_ms,
                                      .timeout_ms = w->timeout_ms};
+    /* asynchronous appends parked behind the seal (park_mu nests inside mu and tmu: nothing
+     * takes a log's lock while holding it) */
+    pthread_mutex_lock(&s->park_mu);
+    for (const parked *p = s->parked_head; p && k < lg->n_waiters + 1u; p = p->next)
+        if (p->lg == lg)
+            ws[k++] = (seglog_waiter_info){.what = "reconfiguration (asynchronous append)",
+                                           .segment_id = p->segment_id,
+                                           .sealed_at = p->sealed_at,
+                                           .since_us = p->since_us,
+                                           .waited_ms = now - p->since_mono_ms,
+                                           .timeout_ms = p->timeout_ms};
+    pthread_mutex_unlock(&s->park_mu);
     info->n_waiters = k;
     info->waiters = ws;
     pthread_mutex_unlock(&lg->tmu);

@@ -269,7 +269,8 @@ typedef struct seglog_segment_info {
 } seglog_segment_info;
 
 typedef struct seglog_waiter_info {
-    const char *what;           /* "reconfiguration" (static string) */
+    const char *what;           /* "reconfiguration", or "reconfiguration (asynchronous append)"
+                                 * for a parked seglog_log_append_async (static strings) */
     uint64_t segment_id;        /* the sealed segment it waits behind */
     seglog_lsn sealed_at;
     uint64_t since_us;          /* wall-clock microseconds when the wait began */

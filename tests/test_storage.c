@@ -6,6 +6,7 @@
  */
 #include "test_util.h"
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -613,6 +614,67 @@ static void test_store_reader_cursor_lifetime(void **state)
     seglog_close(s);
 }
 
+typedef struct async_done {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int calls, status;
+    seglog_lsn first;
+} async_done;
+
+static void on_async(void *ctx, int status, seglog_lsn first, seglog_lsn last)
+{
+    (void)last;
+    async_done *d = ctx;
+    pthread_mutex_lock(&d->mu);
+    d->calls++;
+    d->status = status;
+    d->first = first;
+    pthread_cond_broadcast(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* An asynchronous append parked behind a seal is listed by describe (what, segment, since, bound)
+ * until the extension lets it in. */
+static void test_store_describe_lists_parked_async_appends(void **state)
+{
+    fixture *f = *state;
+    seglog *s = NULL;
+    seglog_error err = {0};
+    assert_int_equal(seglog_open(&s, f->dir, NULL, &err), SEGLOG_OK);
+    assert_int_equal(seglog_log_create(s, 1, &err), SEGLOG_OK);
+    append_n(s, 1, 2, "a");
+    seglog_tail sealed;
+    assert_int_equal(seglog_log_seal(s, 1, &sealed, &err), SEGLOG_OK);
+    async_done d = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    seglog_append_opts ao = {.policy = SEGLOG_APPEND_WAIT, .timeout_ms = 60000};
+    seglog_buf rec = {"parked", 6};
+    assert_int_equal(seglog_log_append_async(s, 1, &rec, 1, &ao, on_async, &d, &err), SEGLOG_OK);
+    seglog_log_info *info = NULL;
+    assert_int_equal(seglog_log_describe(s, 1, &info, &err), SEGLOG_OK);
+    assert_int_equal(info->n_waiters, 1);
+    assert_string_equal(info->waiters[0].what, "reconfiguration (asynchronous append)");
+    assert_int_equal(info->waiters[0].segment_id, sealed.segment_id);
+    assert_int_equal(info->waiters[0].sealed_at, sealed.lsn);
+    assert_int_equal(info->waiters[0].timeout_ms, 60000);
+    assert_true(info->waiters[0].since_us > 0);
+    seglog_log_info_free(info);
+    char *text = NULL;
+    assert_int_equal(seglog_log_describe_format(s, 1, 0, &text, &err), SEGLOG_OK);
+    assert_non_null(strstr(text, "asynchronous append"));
+    free(text);
+    assert_int_equal(seglog_log_extend(s, 1, 0, NULL, &err), SEGLOG_OK);
+    pthread_mutex_lock(&d.mu);
+    while (d.calls == 0)
+        pthread_cond_wait(&d.cv, &d.mu);
+    pthread_mutex_unlock(&d.mu);
+    assert_int_equal(d.status, SEGLOG_OK);
+    assert_int_equal(d.first, sealed.lsn);
+    assert_int_equal(seglog_log_describe(s, 1, &info, &err), SEGLOG_OK);
+    assert_int_equal(info->n_waiters, 0);
+    seglog_log_info_free(info);
+    seglog_close(s);
+}
+
 /* Trimmed segments' column families serve new segments: no creation per seal+extend, and a
  * record read after the round-trip belongs to its own log (a recycled CF held the other log's
  * overlapping LSNs before). */
@@ -742,6 +804,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_store_durable_records_readable_before_apply, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store_reader_cursor_lifetime, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_describe_lists_parked_async_appends, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_store_recycled_cf_after_replay_and_checkpoint, setup,
                                         teardown),
     };
