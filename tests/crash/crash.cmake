@@ -18,11 +18,13 @@ if(SEGLOG_KILL_POINTS AND SEGLOG_FAULT_INJECTION)
   # kill -9 at random times and at every named kill point, verify after each (about 1 minute).
   add_test(NAME crash_kill_short
     COMMAND bash "${_crash_dir}/kill.sh" --tool "$<TARGET_FILE:crash-tool>"
-            --work "${CMAKE_BINARY_DIR}/crash-kill" --rounds 2)
+            --work "${CMAKE_BINARY_DIR}/crash-kill" --rounds 2
+            --dump "$<TARGET_FILE:seglog-dump>")
   # power cuts on a loop-mounted ext4 image (exit 77 without root or a loop device).
   add_test(NAME crash_power_short
     COMMAND bash "${_crash_dir}/power.sh" --tool "$<TARGET_FILE:crash-tool>"
-            --work "/var/tmp/crash-power-ci" --cycles 12)
+            --work "/var/tmp/crash-power-ci" --cycles 12
+            --dump "$<TARGET_FILE:seglog-dump>")
   set_tests_properties(crash_kill_short crash_power_short PROPERTIES
     LABELS "crash" SKIP_RETURN_CODE 77 TIMEOUT 400 RUN_SERIAL TRUE)
 

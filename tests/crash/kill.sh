@@ -2,13 +2,15 @@
 # tests/crash/kill.sh — the kill -9 driver of the crash suite.
 #
 #   kill.sh --tool BUILD/tests/crash-tool --work DIR [--rounds N | --minutes M] [--store-cycles K]
+#           [--dump BUILD/tools/seglog-dump]
 #
 # One round is one cycle per mode, in order: a kill at a random time, then a SIGKILL raised at each
 # named kill point (SEGLOG_KILL_POINT / SEGLOG_KILL_AFTER, compiled in with SEGLOG_KILL_POINTS=ON),
 # and "wal-in-recovery": after a random kill the WAL gets a torn frame after its valid end
 # (crash-tool tear), and the next open is killed while it cuts that tail. After every kill
 # `crash-tool verify` reopens the store twice and checks every acknowledged append (see
-# crash_tool.c); any failure fails the run and keeps the store under DIR/failed-<cycle>.
+# crash_tool.c), and with --dump `seglog-dump check` must agree (exit 0) on the verified store;
+# any failure fails the run and keeps the store under DIR/failed-<cycle>.
 # A store is reused for K cycles (so recovery meets the leftovers of earlier crashes), then
 # replaced. Exit: 0 all verified, 1 a failure, 77 kill points not compiled in.
 #
@@ -16,7 +18,7 @@
 set -uo pipefail
 
 PID=0
-TOOL="" WORK="" ROUNDS=2 MINUTES=0 STORE_CYCLES=5
+TOOL="" WORK="" ROUNDS=2 MINUTES=0 STORE_CYCLES=5 DUMP="" dump_checks=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --tool) TOOL="$2"; shift 2 ;;
@@ -24,6 +26,7 @@ while [ $# -gt 0 ]; do
     --rounds) ROUNDS="$2"; shift 2 ;;
     --minutes) MINUTES="$2"; shift 2 ;;
     --store-cycles) STORE_CYCLES="$2"; shift 2 ;;
+    --dump) DUMP="$2"; shift 2 ;;
     *) echo "kill.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -183,6 +186,12 @@ one_cycle() {
     if [ $rc -ne 0 ]; then
         fail "$mode" "verify failed: $out"
         cat "$WORK/verify.err" >&2
+    elif [ -n "$DUMP" ]; then
+        local dout
+        dout="$("$DUMP" check "$STORE" 2>&1)"
+        rc=$?
+        dump_checks=$((dump_checks + 1))
+        [ $rc -eq 0 ] || fail "$mode" "seglog-dump check disagrees (exit $rc): $(head -8 <<<"$dout")"
     fi
 }
 
@@ -203,7 +212,7 @@ acks_total=$((acks_total + $(grep -c '^A' "$ACKS" 2>/dev/null || echo 0)))
 
 echo "kill: cycles=$cycles kills=$kills rounds=$round"
 for m in "${MODES[@]}"; do echo "kill: point=$m hits=${HITS[$m]} misses=${MISSES[$m]}"; done
-echo "kill: acked_appends=$acks_total ack_checks=$checks lost=$lost failures=$failures"
+echo "kill: acked_appends=$acks_total ack_checks=$checks lost=$lost failures=$failures dump_checks=$dump_checks"
 if [ "$failures" -gt 0 ] || [ "$lost" -gt 0 ]; then
     exit 1
 fi

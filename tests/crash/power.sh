@@ -2,6 +2,7 @@
 # tests/crash/power.sh — the power-loss driver of the crash suite.
 #
 #   power.sh --tool BUILD/tests/crash-tool --work DIR [--cycles N | --minutes M] [--store-cycles K]
+#            [--dump BUILD/tools/seglog-dump]   (then `seglog-dump check` must agree after verify)
 #
 # The store lives on a loop-mounted ext4 image (DIR/img, mounted on DIR/mnt with commit=60, so
 # that nothing but the store's own fsyncs makes anything durable); the acknowledgements go to
@@ -15,7 +16,7 @@
 # Exit: 0 all verified, 1 a failure, 77 not root, no loop device, or no ext4 shutdown ioctl.
 set -uo pipefail
 
-TOOL="" WORK="" CYCLES=10 MINUTES=0 STORE_CYCLES=4
+TOOL="" WORK="" CYCLES=10 MINUTES=0 STORE_CYCLES=4 DUMP="" dump_checks=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --tool) TOOL="$2"; shift 2 ;;
@@ -23,6 +24,7 @@ while [ $# -gt 0 ]; do
     --cycles) CYCLES="$2"; shift 2 ;;
     --minutes) MINUTES="$2"; shift 2 ;;
     --store-cycles) STORE_CYCLES="$2"; shift 2 ;;
+    --dump) DUMP="$2"; shift 2 ;;
     *) echo "power.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -133,8 +135,16 @@ while :; do
         fail "verify failed: $out"
         head -5 "$WORK/verify.err" >&2
         [ "$MINUTES" -eq 0 ] && break
+    elif [ -n "$DUMP" ]; then
+        dout="$("$DUMP" check "$STORE" 2>&1)"
+        rc=$?
+        dump_checks=$((dump_checks + 1))
+        if [ $rc -ne 0 ]; then
+            fail "seglog-dump check disagrees (exit $rc): $(head -8 <<<"$dout")"
+            [ "$MINUTES" -eq 0 ] && break
+        fi
     fi
 done
 [ -n "$ACKS" ] && acks_total=$((acks_total + $(grep -c '^A' "$ACKS" || true)))
-echo "power: cycles=$cycles cuts=$cuts acked_appends=$acks_total ack_checks=$checks lost=$lost failures=$failures"
+echo "power: cycles=$cycles cuts=$cuts acked_appends=$acks_total ack_checks=$checks lost=$lost failures=$failures dump_checks=$dump_checks"
 [ "$failures" -eq 0 ] && [ "$lost" -eq 0 ]

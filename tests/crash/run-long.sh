@@ -25,19 +25,26 @@ while [ $# -gt 0 ]; do
     esac
 done
 [ -x "$TOOL" ] || { echo "run-long.sh: --tool is required" >&2; exit 2; }
+TOOL_SRC="$TOOL"
 mkdir -p "$WORK"
 # the binary under test is copied: a rebuild during the run must not change it
 cp "$TOOL" "$WORK/crash-tool"
 TOOL="$WORK/crash-tool"
+# seglog-dump check must agree after every verified crash, when it is built beside crash-tool
+DUMP_ARGS=()
+if [ -x "$(dirname "$TOOL_SRC")/../tools/seglog-dump" ]; then
+    cp "$(dirname "$TOOL_SRC")/../tools/seglog-dump" "$WORK/seglog-dump"
+    DUMP_ARGS=(--dump "$WORK/seglog-dump")
+fi
 echo "run-long: $WORKERS kill driver(s)$([ $POWER = 1 ] && echo ' + power-loss driver') for $MINUTES min, logs in $WORK"
 pids=()
 for w in $(seq "$WORKERS"); do
-    bash "$SRC/tests/crash/kill.sh" --tool "$TOOL" --work "$WORK/kill-$w" --minutes "$MINUTES" \
+    bash "$SRC/tests/crash/kill.sh" --tool "$TOOL" --work "$WORK/kill-$w" --minutes "$MINUTES" "${DUMP_ARGS[@]}" \
         >"$WORK/kill-$w.log" 2>&1 &
     pids+=($!)
 done
 if [ $POWER = 1 ]; then
-    bash "$SRC/tests/crash/power.sh" --tool "$TOOL" --work "$WORK/power" --minutes "$MINUTES" \
+    bash "$SRC/tests/crash/power.sh" --tool "$TOOL" --work "$WORK/power" --minutes "$MINUTES" "${DUMP_ARGS[@]}" \
         >"$WORK/power.log" 2>&1 &
     pids+=($!)
 fi
@@ -63,6 +70,7 @@ echo "acked appends (kill):      $(grep 'acked_appends=' <<<"$kl" | sum acked_ap
 echo "ack checks (kill):         $(grep 'ack_checks=' <<<"$kl" | sum ack_checks)"
 echo "lost (kill):               $(grep 'lost=' <<<"$kl" | sum lost)"
 echo "failures (kill):           $(grep 'failures=' <<<"$kl" | sum failures)"
+echo "seglog-dump checks (kill): $(grep 'dump_checks=' <<<"$kl" | sum dump_checks) (each had to agree)"
 if [ $POWER = 1 ]; then
     pl=$(grep '^power:' "$WORK/power.log" || echo "power: skipped")
     echo "power: $pl"
