@@ -45,7 +45,10 @@ after_range() {
     store-after-batch) echo 60 ;; # the apply thread batches many ops: tens of batches a second
     store-seal-before-wal | store-seal-durable) echo 40 ;;
     wal-in-rotation | store-after-cf-create) echo 6 ;;
-    store-before-checkpoint) echo 4 ;;
+    # a checkpoint flushes every CF written since the last one: with ~100 of them while the CF
+    # pool refills (RocksDB rewrites its OPTIONS file per CF created) one takes 3-6 s here, so a
+    # fourth checkpoint often came after RUN_TIMEOUT_S and the try was a miss
+    store-before-checkpoint) echo 2 ;;
     *) echo 1 ;;
     esac
 }
