@@ -28,7 +28,17 @@ if(SEGLOG_KILL_POINTS AND SEGLOG_FAULT_INJECTION)
   set_tests_properties(crash_kill_short crash_power_short PROPERTIES
     LABELS "crash" SKIP_RETURN_CODE 77 TIMEOUT 400 RUN_SERIAL TRUE)
 
-  seglog_add_test(test_crash_wal SOURCES tests/crash/test_crash_wal.c LABELS crash TIMEOUT 300)
+  # torn WAL (a killed store's last op cut, zeroed, bit-flipped; the rotation and recycled-file
+  # regressions) and corrupt WAL (damage to an acknowledged op), one CTest test each.
+  add_executable(test_crash_wal tests/crash/test_crash_wal.c)
+  seglog_target_defaults(test_crash_wal)
+  target_link_libraries(test_crash_wal PRIVATE seglog_internal SeglogDeps::cmocka)
+  set_target_properties(test_crash_wal PROPERTIES RUNTIME_OUTPUT_DIRECTORY "${CMAKE_BINARY_DIR}/tests")
+  foreach(_group torn corrupt)
+    add_test(NAME crash_wal_${_group} COMMAND test_crash_wal ${_group})
+    set_tests_properties(crash_wal_${_group} PROPERTIES
+      LABELS "crash" SKIP_RETURN_CODE 77 TIMEOUT 300)
+  endforeach()
   seglog_add_test(test_crash_faults SOURCES tests/crash/test_crash_faults.c LABELS crash
                   TIMEOUT 300 LIBRARIES ${CMAKE_DL_LIBS})
   target_include_directories(test_crash_faults PRIVATE "${CMAKE_CURRENT_SOURCE_DIR}/loglet")

@@ -459,11 +459,24 @@ int main(int argc, char **argv)
         fprintf(stderr, "test_crash_wal: needs -DSEGLOG_KILL_POINTS=ON: skipped\n");
         return 77;
     }
-    const struct CMUnitTest tests[] = {
+    /* Two groups, one CTest test each (crash_wal_torn, crash_wal_corrupt); no argument runs both. */
+    const struct CMUnitTest torn[] = {
         cmocka_unit_test_setup_teardown(test_crash_torn_last_op, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_crash_corrupt_acknowledged_op, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_rotation_after_idle_marker, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_recycled_file_tail_slack, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    const struct CMUnitTest corrupt[] = {
+        cmocka_unit_test_setup_teardown(test_crash_corrupt_acknowledged_op, setup, teardown),
+    };
+    const char *group = argc == 2 ? argv[1] : "all";
+    if (strcmp(group, "torn") != 0 && strcmp(group, "corrupt") != 0 && strcmp(group, "all") != 0) {
+        fprintf(stderr, "usage: test_crash_wal [torn|corrupt|all]\n");
+        return 2;
+    }
+    int failed = 0;
+    if (strcmp(group, "corrupt") != 0)
+        failed += cmocka_run_group_tests_name("torn WAL", torn, NULL, NULL);
+    if (strcmp(group, "torn") != 0)
+        failed += cmocka_run_group_tests_name("corrupt WAL", corrupt, NULL, NULL);
+    return failed;
 }
