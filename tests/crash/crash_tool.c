@@ -13,9 +13,12 @@
  *   all of it, so the verifier can tell a record that is present and intact from one that is
  *   damaged, misplaced or duplicated without keeping a copy. The workload reports an append to the
  *   harness (one write(2) of one line to ACKS, opened O_APPEND) only after seglog_log_append
- *   returned SEGLOG_OK: the ACKS file is the set of promises the store made. A trim is reported
- *   the same way. After a kill -9 the page cache keeps ACKS intact; for a power cut ACKS lives
- *   outside the cut file system and the driver stops the workload (SIGSTOP) before it cuts.
+ *   returned SEGLOG_OK: the ACKS file is the set of promises the store made. A seal+extend (with
+ *   the chain version it returned) and a trim are reported the same way; a trim is also announced
+ *   before the call (its intent), so that a trim point the workload never asked for stands out
+ *   even when a kill cut off the ack. After a kill -9 the page cache keeps ACKS intact; for a
+ *   power cut ACKS lives outside the cut file system and the driver stops the workload (SIGSTOP)
+ *   before it cuts. The line formats are above acks_load.
  *
  *   Writer ids are EPOCH * 100 + thread (EPOCH: the driver's cycle number), so each incarnation
  *   starts fresh sequences and the verifier can demand, per log and writer, consecutive sequences
@@ -25,12 +28,17 @@
  *   - the store opens; every log an ACK names exists;
  *   - chain: at least one segment; the last is open (the workload never plain-seals, so a sealed
  *     tail would be a half-done seal+extend); every earlier one sealed or trimmed; each segment's
- *     base is its predecessor's seal point; the tail LSN is the open segment's end;
+ *     base is its predecessor's seal point; the tail LSN is the open segment's end; the chain
+ *     version is at least the highest an acknowledged seal+extend returned, there are more
+ *     segments than acknowledged seal+extends, and the version fits the segments (untrimmed
+ *     logs: version = segments; trimmed: segments <= version <= segments + trimmed ones);
+ *   - trims: logs 1..40 (never trimmed) have trim point 0; the others 0 or a point the workload
+ *     asked for, at least the acknowledged trim. Acknowledged records at or below a trim point
+ *     count as trimmed only if it passes; else as lost;
  *   - records: from trim point + 1 to the tail every LSN holds a record (no hole), each intact,
  *     of this log, and per writer with consecutive sequences (no duplicate, no gap);
  *   - every acknowledged record above the trim point is at its LSN with the same writer, sequence
- *     and length (the bytes are then byte-identical: they are regenerated and hashed); every
- *     acknowledged trim is at or below the trim point;
+ *     and length (the bytes are then byte-identical: they are regenerated and hashed);
  *   - column families: every live segment's CF exists in RocksDB; no orphan is left (after open
  *     the CFs are exactly meta, default, the live segments' and the pool's);
  *   - a second open gives the same digest; a new append to every log works and reads back.
@@ -216,16 +224,25 @@ static void *reconf_main(void *arg)
                     err.message);
             return NULL;
         }
+        char line[96];
+        int n;
+        if (rc == SEGLOG_OK) {
+            n = snprintf(line, sizeof line, "E %" PRIu64 " %" PRIu64 "\n", log, t.version);
+            ack_line(c, line, (size_t)n);
+        }
         if (log >= CT_TRIMMED_LOGS_FROM && rc == SEGLOG_OK && t.lsn > 2) {
             seglog_lsn to = 0, point = t.lsn - 1 - splitmix(&rnd) % (t.lsn / 2);
+            /* the intent before the call: a trim that became durable but whose ack a kill cut
+             * off is still one the verifier knows was asked for */
+            n = snprintf(line, sizeof line, "I %" PRIu64 " %" PRIu64 "\n", log, point);
+            ack_line(c, line, (size_t)n);
             rc = seglog_log_trim(c->s, log, point, &to, &err);
             if (rc != SEGLOG_OK) {
                 fprintf(stderr, "crash-tool: trim of log %" PRIu64 " failed: %s\n", log,
                         err.message);
                 return NULL;
             }
-            char line[96];
-            int n = snprintf(line, sizeof line, "T %" PRIu64 " %" PRIu64 "\n", log, to);
+            n = snprintf(line, sizeof line, "T %" PRIu64 " %" PRIu64 "\n", log, to);
             ack_line(c, line, (size_t)n);
         }
         const char *pause = getenv("CRASH_RECONF_PAUSE_MS");
@@ -286,8 +303,12 @@ typedef struct ack {
 typedef struct log_acks {
     ack *v;
     size_t n, cap;
-    uint64_t trim;  /* highest acknowledged trim */
-    bool named;     /* some ack names this log */
+    uint64_t trim;      /* highest acknowledged trim */
+    uint64_t *intents;  /* every trim point asked for ("I" lines), in file order */
+    size_t n_intents, cap_intents;
+    uint64_t version;   /* highest chain version an acknowledged seal+extend returned */
+    uint64_t extends;   /* acknowledged seal+extends */
+    bool named;         /* some ack names this log */
 } log_acks;
 
 static log_acks g_acks[CT_LOGS + 1];
@@ -309,6 +330,23 @@ static int cmp_ack(const void *a, const void *b)
     return x->lsn < y->lsn ? -1 : x->lsn > y->lsn;
 }
 
+/* Appends v to a growing array of uint64_t; aborts when out of memory (a test tool). */
+static void u64_push(uint64_t **v, size_t *n, size_t *cap, uint64_t x)
+{
+    if (*n == *cap) {
+        *cap = *cap ? 2 * *cap : 64;
+        *v = realloc(*v, *cap * sizeof **v);
+        if (!*v)
+            abort();
+    }
+    (*v)[(*n)++] = x;
+}
+
+/* The ACKS file, one line per promise (or intent), written by `run` and by verify's own appends:
+ *   A LOG LSN WRITER SEQ LEN   an append returned SEGLOG_OK at LSN
+ *   E LOG VERSION              a seal+extend returned SEGLOG_OK with this chain version
+ *   I LOG POINT                a trim to POINT is about to be asked for (written before the call)
+ *   T LOG TO                   that trim returned SEGLOG_OK; the trim point is TO */
 static void acks_load(const char *path)
 {
     FILE *f = fopen(path, "r");
@@ -335,6 +373,17 @@ static void acks_load(const char *path)
             if (lsn > g_acks[log].trim)
                 g_acks[log].trim = lsn;
             g_acks[log].named = true;
+        } else if (line[0] == 'I' && sscanf(line + 1, "%" SCNu64 " %" SCNu64, &log, &lsn) == 2 &&
+                   log >= 1 && log <= CT_LOGS) {
+            log_acks *la = &g_acks[log];
+            u64_push(&la->intents, &la->n_intents, &la->cap_intents, lsn);
+        } else if (line[0] == 'E' && sscanf(line + 1, "%" SCNu64 " %" SCNu64, &log, &seq) == 2 &&
+                   log >= 1 && log <= CT_LOGS) {
+            log_acks *la = &g_acks[log];
+            if (seq > la->version)
+                la->version = seq;
+            la->extends++;
+            la->named = true;
         } else if (line[0] != '\n' && strchr(line, '\n')) {
             FAIL("malformed ack line: %s", line);
         }
@@ -367,6 +416,8 @@ static uint64_t verify_log(seglog *s, uint64_t log, uint64_t *digest, uint64_t *
     *digest = fnv(*digest, &info->version, sizeof info->version);
     *digest = fnv(*digest, &info->trim_point, sizeof info->trim_point);
     /* the chain */
+    log_acks *la = &g_acks[log];
+    uint64_t n_trimmed_segments = 0;
     if (info->n_segments == 0) {
         FAIL("log %" PRIu64 ": no segment", log);
     } else {
@@ -381,6 +432,8 @@ static uint64_t verify_log(seglog *s, uint64_t log, uint64_t *digest, uint64_t *
             *digest = fnv(*digest, &g->sealed_at, sizeof g->sealed_at);
             if (g->state != SEGLOG_SEGMENT_TRIMMED)
                 (*live_segments)++;
+            else
+                n_trimmed_segments++;
             if (i + 1 < info->n_segments && g->state != SEGLOG_SEGMENT_TRIMMED) {
                 if (g->state == SEGLOG_SEGMENT_OPEN)
                     FAIL("log %" PRIu64 ": segment %" PRIu64 " open but not the tail", log, g->id);
@@ -391,11 +444,40 @@ static uint64_t verify_log(seglog *s, uint64_t log, uint64_t *digest, uint64_t *
             }
         }
     }
-    if (info->trim_point < g_acks[log].trim)
-        FAIL("log %" PRIu64 ": trim point %" PRIu64 " below the acknowledged trim %" PRIu64, log,
-             info->trim_point, g_acks[log].trim);
+    /* Chain versions: creation gives 1 and one segment; each seal+extend adds one to both (the
+     * workload never plain-seals or extends); a trim that drops segments adds one to the version
+     * and leaves them listed as trimmed. */
+    if (info->version < la->version)
+        FAIL("log %" PRIu64 ": chain version %" PRIu64 " below the acknowledged seal+extend's %" PRIu64,
+             log, info->version, la->version);
+    if (info->n_segments < la->extends + 1)
+        FAIL("log %" PRIu64 ": %zu segments after %" PRIu64 " acknowledged seal+extends", log,
+             info->n_segments, la->extends);
+    if (log < CT_TRIMMED_LOGS_FROM ? info->version != info->n_segments
+                                   : info->version < info->n_segments ||
+                                         info->version > info->n_segments + n_trimmed_segments)
+        FAIL("log %" PRIu64 ": chain version %" PRIu64 " does not fit its %zu segments (%" PRIu64
+             " trimmed)",
+             log, info->version, info->n_segments, n_trimmed_segments);
     uint64_t tail = info->tail.lsn, trim = info->trim_point;
     seglog_log_info_free(info);
+    /* Trims: the workload never trims logs below CT_TRIMMED_LOGS_FROM; the others' trim point is
+     * 0 or a point the workload asked for, at least the acknowledged one. A trim point raised by
+     * the store itself would hide lost records below it: they count as lost, not trimmed. */
+    bool trim_asked = trim == 0;
+    for (size_t k = 0; k < la->n_intents && !trim_asked; k++)
+        trim_asked = la->intents[k] == trim;
+    if (log < CT_TRIMMED_LOGS_FROM && trim != 0) {
+        FAIL("log %" PRIu64 ": trim point %" PRIu64 ", but the workload never trims this log", log,
+             trim);
+        trim_asked = false;
+    } else if (!trim_asked) {
+        FAIL("log %" PRIu64 ": trim point %" PRIu64 " is none of the %zu trims asked for", log,
+             trim, la->n_intents);
+    }
+    if (trim < la->trim)
+        FAIL("log %" PRIu64 ": trim point %" PRIu64 " below the acknowledged trim %" PRIu64, log,
+             trim, la->trim);
 
     /* the records */
     uint64_t nread = 0;
@@ -409,10 +491,16 @@ static uint64_t verify_log(seglog *s, uint64_t log, uint64_t *digest, uint64_t *
     size_t nws = 0;
     uint64_t expect = trim + 1;
     size_t ai = 0;
-    log_acks *la = &g_acks[log];
     while (ai < la->n && la->v[ai].lsn <= trim)
         ai++;
-    *trimmed += ai;
+    if (trim_asked) {
+        *trimmed += ai;
+    } else {
+        g_lost += ai;
+        if (ai > 0)
+            FAIL("log %" PRIu64 ": %zu acknowledged records below that trim point are lost", log,
+                 ai);
+    }
     while (tail > 1) {
         seglog_entry e;
         rc = seglog_reader_next(r, 2000, &e, &err);
