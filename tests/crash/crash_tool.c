@@ -39,14 +39,16 @@
  *     of this log, and per writer with consecutive sequences (no duplicate, no gap);
  *   - every acknowledged record above the trim point is at its LSN with the same writer, sequence
  *     and length (the bytes are then byte-identical: they are regenerated and hashed);
- *   - column families: every live segment's CF exists in RocksDB; no orphan is left (after open
- *     the CFs are exactly meta, default, the live segments' and the pool's);
+ *   - column families, read by RocksDB itself (read-only) after the store is closed: every live
+ *     segment's CF exists; every other CF but "default" and "meta" is empty (the pool), and there
+ *     are at most 2 * cf_pool_target of them;
  *   - a second open gives the same digest; a new append to every log works and reads back.
  * Figures go to stdout as "verify: key=value ..." for the driver to sum.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <inttypes.h>
 #include <linux/types.h>
 #include <pthread.h>
@@ -570,9 +572,21 @@ static uint64_t verify_log(seglog *s, uint64_t log, uint64_t *digest, uint64_t *
     return nread;
 }
 
-/* Opens, checks every log and the CFs, closes. Returns the digest. */
+/* The column families of live segments, as seglog_log_describe names them. */
+typedef struct cf_names {
+    char (*v)[32];
+    size_t n, cap;
+} cf_names;
+
+static int cmp_cf_name(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* Opens, checks every log, collects the live segments' CFs into *live (sorted), lets open's
+ * clean-up of unreferenced CFs finish, closes. Returns the digest. */
 static uint64_t verify_pass(const char *dir, uint64_t *records, uint64_t *verified,
-                            char cfs[][32], size_t *n_cfs, size_t cfs_cap)
+                            cf_names *live)
 {
     seglog_options o;
     options(&o);
@@ -583,64 +597,150 @@ static uint64_t verify_pass(const char *dir, uint64_t *records, uint64_t *verifi
         FAIL("open: %s (%s)", err.message, seglog_strerror(rc));
         return 0;
     }
-    uint64_t digest = FNV_INIT, live = 0;
+    uint64_t digest = FNV_INIT, live_segments = 0;
     *records = 0;
     *verified = 0;
     g_trimmed = 0;
     for (uint64_t log = 1; log <= CT_LOGS; log++)
-        *records += verify_log(s, log, &digest, &live, verified, &g_trimmed);
-    /* referenced CFs, for the RocksDB check */
-    *n_cfs = 0;
+        *records += verify_log(s, log, &digest, &live_segments, verified, &g_trimmed);
+    live->n = 0;
     for (uint64_t log = 1; log <= CT_LOGS; log++) {
         seglog_log_info *info = NULL;
         if (seglog_log_describe(s, log, &info, &err) != SEGLOG_OK)
             continue;
-        for (size_t i = 0; i < info->n_segments; i++)
-            if (info->segments[i].state != SEGLOG_SEGMENT_TRIMMED && *n_cfs < cfs_cap)
-                memcpy(cfs[(*n_cfs)++], info->segments[i].cf, 32);
+        for (size_t i = 0; i < info->n_segments; i++) {
+            if (info->segments[i].state == SEGLOG_SEGMENT_TRIMMED)
+                continue; /* its CF may serve another log by now */
+            if (live->n == live->cap) {
+                live->cap = live->cap ? 2 * live->cap : 1024;
+                live->v = realloc(live->v, live->cap * sizeof *live->v);
+                if (!live->v)
+                    abort();
+            }
+            memcpy(live->v[live->n++], info->segments[i].cf, 32);
+        }
         seglog_log_info_free(info);
     }
-    /* orphans: open adopts empty unreferenced CFs into the pool and drops the others (on the
-     * pool thread); wait for that to settle */
+    qsort(live->v, live->n, sizeof *live->v, cmp_cf_name);
+    /* Open adopts empty unreferenced CFs into the pool and queues the others for dropping on the
+     * pool thread; close would leave the queue as it is. Wait until every CF is a live segment's
+     * or pooled: check_cfs then judges what is on disk. */
     seglog_stats st = {0};
     for (uint32_t waited = 0;; waited += 50) {
         seglog_stats_get(s, &st, &err);
-        if (st.column_families <= 2 + st.segments + st.cf_pool + o.cf_pool_target ||
-            waited >= CT_ORPHAN_WAIT_MS)
+        if (st.column_families <= 2 + st.segments + st.cf_pool || waited >= CT_ORPHAN_WAIT_MS)
             break;
         usleep(50000);
     }
-    if (st.column_families > 2 + st.segments + st.cf_pool + o.cf_pool_target)
-        FAIL("orphan column families: %" PRIu64 " CFs for %" PRIu64 " live segments and %" PRIu64
-             " pooled", st.column_families, st.segments, st.cf_pool);
+    if (st.column_families > 2 + st.segments + st.cf_pool)
+        FAIL("open's clean-up of unreferenced column families did not end within %u ms: %" PRIu64
+             " CFs for %" PRIu64 " live segments and %" PRIu64 " pooled",
+             CT_ORPHAN_WAIT_MS, st.column_families, st.segments, st.cf_pool);
     seglog_close(s);
     return digest;
 }
 
-/* Every live segment's CF exists in RocksDB. */
-static void check_cfs_exist(const char *dir, char cfs[][32], size_t n)
+/* Removes dir and the files directly in it (RocksDB's info LOG of a read-only open). */
+static void rmdir_flat(const char *dir)
 {
-    char path[4096];
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL)
+            if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+                unlinkat(dirfd(d), de->d_name, 0);
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+/* RocksDB's own view of DIR/db, with the store closed: every live segment's CF exists; every CF
+ * that is neither "default", "meta" nor a live segment's (the pool: open adopted it, or the pool
+ * thread made it) is empty, and there are at most 2 * cf_pool_target of them (open adopts up to
+ * that many; the rest must have been dropped). */
+static void check_cfs(const char *dir, const cf_names *live, uint32_t cf_pool_target)
+{
+    char path[4096], scratch[4096];
     snprintf(path, sizeof path, "%s/db", dir);
+    const char *tmp = getenv("TMPDIR");
+    snprintf(scratch, sizeof scratch, "%s/crash-tool-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(scratch)) {
+        FAIL("mkdtemp %s: %s", scratch, strerror(errno));
+        return;
+    }
     rocksdb_options_t *opt = rocksdb_options_create();
+    rocksdb_options_set_create_if_missing(opt, 0);
+    rocksdb_options_set_db_log_dir(opt, scratch); /* its info LOG: not into the store */
+    rocksdb_readoptions_t *ropt = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_verify_checksums(ropt, 1);
+    rocksdb_readoptions_set_fill_cache(ropt, 0);
     char *e = NULL;
     size_t count = 0;
     char **names = rocksdb_list_column_families(opt, path, &count, &e);
+    const char **cfnames = calloc(count ? count : 1, sizeof *cfnames);
+    const rocksdb_options_t **cfopts = calloc(count ? count : 1, sizeof *cfopts);
+    rocksdb_column_family_handle_t **h = calloc(count ? count : 1, sizeof *h);
+    rocksdb_t *db = NULL;
+    if (!cfnames || !cfopts || !h)
+        abort();
     if (e) {
-        FAIL("listing column families: %s", e);
-        rocksdb_free(e);
-        rocksdb_options_destroy(opt);
-        return;
+        FAIL("listing the column families of %s: %s", path, e);
+        goto out;
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < live->n; i++) {
         bool found = false;
         for (size_t j = 0; j < count && !found; j++)
-            found = strcmp(names[j], cfs[i]) == 0;
+            found = strcmp(names[j], live->v[i]) == 0;
         if (!found)
-            FAIL("live segment's column family %s does not exist", cfs[i]);
+            FAIL("live segment's column family %s does not exist", live->v[i]);
     }
-    rocksdb_list_column_families_destroy(names, count);
+    for (size_t i = 0; i < count; i++) {
+        cfnames[i] = names[i];
+        cfopts[i] = opt;
+    }
+    db = rocksdb_open_for_read_only_column_families(opt, path, (int)count, cfnames, cfopts, h, 0,
+                                                    &e);
+    if (e) {
+        FAIL("opening %s read-only: %s", path, e);
+        goto out;
+    }
+    uint64_t unreferenced = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (strcmp(names[i], "default") == 0 || strcmp(names[i], "meta") == 0 /* STORE_META_CF */ ||
+            bsearch(names[i], live->v, live->n, sizeof *live->v, cmp_cf_name))
+            continue;
+        unreferenced++;
+        rocksdb_iterator_t *it = rocksdb_create_iterator_cf(db, ropt, h[i]);
+        rocksdb_iter_seek_to_first(it);
+        bool empty = !rocksdb_iter_valid(it);
+        rocksdb_iter_get_error(it, &e);
+        rocksdb_iter_destroy(it);
+        if (e) {
+            FAIL("reading column family %s: %s", names[i], e);
+            rocksdb_free(e);
+            e = NULL;
+        } else if (!empty) {
+            FAIL("orphan column family %s: no live segment's, yet not empty", names[i]);
+        }
+    }
+    if (unreferenced > 2u * cf_pool_target)
+        FAIL("%" PRIu64 " column families besides default, meta and the %zu live segments'; at most "
+             "%u may be pooled",
+             unreferenced, live->n, 2u * cf_pool_target);
+    for (size_t i = 0; i < count; i++)
+        rocksdb_column_family_handle_destroy(h[i]);
+    rocksdb_close(db);
+out:
+    if (e)
+        rocksdb_free(e);
+    if (names)
+        rocksdb_list_column_families_destroy(names, count);
+    free(cfnames);
+    free(cfopts);
+    free(h);
+    rocksdb_readoptions_destroy(ropt);
     rocksdb_options_destroy(opt);
+    rmdir_flat(scratch);
 }
 
 /* A new append to every log works, reads back, and is reported as acknowledged. */
@@ -689,15 +789,16 @@ static void append_after(const char *dir, const char *acks, uint32_t epoch)
 static int cmd_verify(const char *dir, const char *acks, uint32_t epoch)
 {
     acks_load(acks);
-    static char cfs[8192][32];
-    size_t n_cfs = 0;
+    seglog_options o;
+    options(&o);
+    cf_names live = {0};
     uint64_t records = 0, verified = 0, r2 = 0, v2 = 0;
-    uint64_t d1 = verify_pass(dir, &records, &verified, cfs, &n_cfs, 8192);
+    uint64_t d1 = verify_pass(dir, &records, &verified, &live);
     uint64_t lost1 = g_lost, trimmed1 = g_trimmed;
     if (g_failures == 0)
-        check_cfs_exist(dir, cfs, n_cfs);
+        check_cfs(dir, &live, o.cf_pool_target);
     if (g_failures == 0) {
-        uint64_t d2 = verify_pass(dir, &r2, &v2, cfs, &n_cfs, 8192);
+        uint64_t d2 = verify_pass(dir, &r2, &v2, &live);
         g_lost = lost1;
         g_trimmed = trimmed1;
         if (d2 != d1)
@@ -712,6 +813,7 @@ static int cmd_verify(const char *dir, const char *acks, uint32_t epoch)
     printf("verify: acked=%" PRIu64 " verified=%" PRIu64 " trimmed=%" PRIu64 " lost=%" PRIu64
            " records=%" PRIu64 " failures=%" PRIu64 " digest=%016" PRIx64 "\n",
            g_n_acks, verified, g_trimmed, g_lost, records, g_failures, d1);
+    free(live.v);
     return g_failures == 0 ? 0 : 1;
 }
 
