@@ -5,14 +5,23 @@
 #           [--dump BUILD/tools/seglog-dump]
 #
 # One round is one cycle per mode, in order: a kill at a random time, then a SIGKILL raised at each
-# named kill point (SEGLOG_KILL_POINT / SEGLOG_KILL_AFTER, compiled in with SEGLOG_KILL_POINTS=ON),
-# and "wal-in-recovery": after a random kill the WAL gets a torn frame after its valid end
-# (crash-tool tear), and the next open is killed while it cuts that tail. After every kill
-# `crash-tool verify` reopens the store twice and checks every acknowledged append (see
-# crash_tool.c), and with --dump `seglog-dump check` must agree (exit 0) on the verified store;
-# any failure fails the run and keeps the store under DIR/failed-<cycle>.
+# named kill point (SEGLOG_KILL_POINT / SEGLOG_KILL_AFTER, compiled in with SEGLOG_KILL_POINTS=ON);
+# "wal-in-recovery": after a random kill the WAL gets a torn frame after its valid end
+# (crash-tool tear), and the next open is killed while it cuts that tail; "store-in-replay": after
+# a random kill the next open is killed while it replays the WAL into RocksDB. A random kill must
+# find the workload running (not exited) and must come after at least one new acknowledged append.
+# After every kill: with --dump, `seglog-dump check` on the crashed store (read-only; a torn WAL
+# tail is no problem for it) must exit 0; `crash-tool verify` reopens the store twice and checks
+# every acknowledged append (see crash_tool.c); then `seglog-dump check` must agree again on the
+# verified store. Errors the library or the workload printed (lines "seglog: ..." or
+# "crash-tool: ...") fail too. Any failure fails the run and keeps the store (as crashed, when the
+# first check failed) under DIR/failed-<cycle>.
+# With --rounds (the CI short form), a named kill point that was not reached is tried again, up to
+# RETRIES more times in the same cycle, before it counts as a miss; every point must be hit at
+# least once. With --minutes a miss is only counted.
 # A store is reused for K cycles (so recovery meets the leftovers of earlier crashes), then
-# replaced. Exit: 0 all verified, 1 a failure, 77 kill points not compiled in.
+# replaced. CRASH_KILL_MODES="random wal-after-write ..." runs only those modes (e.g. one point
+# for a long run). Exit: 0 all verified, 1 a failure, 77 kill points not compiled in.
 #
 # Prints one summary line per figure at the end ("kill: ..."), which run-long.sh collects.
 set -uo pipefail
@@ -33,10 +42,14 @@ done
 [ -x "$TOOL" ] && [ -n "$WORK" ] || { echo "kill.sh: --tool and --work are required" >&2; exit 2; }
 "$TOOL" killpoints || { echo "kill.sh: kill points not compiled in: skipped" >&2; exit 77; }
 
-MODES=(random wal-after-write wal-after-fsync wal-in-rotation wal-in-recovery
+MODES=(random wal-after-write wal-after-fsync wal-in-rotation wal-in-prepare wal-in-recovery
     store-seal-before-wal store-seal-durable store-after-cf-create store-after-batch
-    store-before-checkpoint)
+    store-before-checkpoint store-in-replay)
+if [ -n "${CRASH_KILL_MODES:-}" ]; then
+    read -ra MODES <<<"$CRASH_KILL_MODES"
+fi
 RUN_TIMEOUT_S=25 # a kill point not reached by then is a miss (the run is killed at random)
+RETRIES=3        # --rounds: more tries at a missed point in the same cycle
 
 # SEGLOG_KILL_AFTER is drawn from 1..range: how many passes before the point fires.
 after_range() {
@@ -45,6 +58,7 @@ after_range() {
     store-after-batch) echo 60 ;; # the apply thread batches many ops: tens of batches a second
     store-seal-before-wal | store-seal-durable) echo 40 ;;
     wal-in-rotation | store-after-cf-create) echo 6 ;;
+    wal-in-prepare) echo 3 ;; # once per WAL file made ready ahead of a rotation
     # a checkpoint flushes every CF written since the last one: with ~100 of them while the CF
     # pool refills (RocksDB rewrites its OPTIONS file per CF created) one takes 3-6 s here, so a
     # fourth checkpoint often came after RUN_TIMEOUT_S and the try was a miss
@@ -56,15 +70,15 @@ after_range() {
 rm -rf "$WORK"
 mkdir -p "$WORK"
 trap '[ "$PID" -gt 0 ] && kill -9 "$PID" 2>/dev/null' EXIT # never leave a workload behind
-declare -A HITS MISSES
-for m in "${MODES[@]}"; do HITS[$m]=0; MISSES[$m]=0; done
+declare -A HITS MISSES TRIES
+for m in "${MODES[@]}"; do HITS[$m]=0; MISSES[$m]=0; TRIES[$m]=0; done
 cycles=0 kills=0 checks=0 lost=0 failures=0 store_no=0 epoch=0 in_store=0 acks_total=0
 STORE="" ACKS="" ERR="$WORK/run.err"
 t_end=$(($(date +%s) + MINUTES * 60))
 
 new_store() {
     if [ -n "$ACKS" ] && [ -f "$ACKS" ]; then
-        acks_total=$((acks_total + $(grep -c '^A' "$ACKS" || true)))
+        acks_total=$((acks_total + $(acked_appends)))
         rm -rf "$STORE"
     fi
     store_no=$((store_no + 1))
@@ -108,80 +122,100 @@ wait_exit() { # SECONDS: waits for PID to die; kills it at the deadline; returns
     return 200 # deadline
 }
 
+fail() {
+    failures=$((failures + 1))
+    echo "kill.sh: FAILURE in cycle $cycles (mode $1, store $STORE): $2" >&2
+    [ -e "$WORK/failed-$cycles" ] && return # the store as it was at the cycle's first failure
+    cp -a "$STORE" "$WORK/failed-$cycles" 2>/dev/null
+    cp "$ACKS" "$WORK/failed-$cycles.acks" 2>/dev/null
+    cp "$ERR" "$WORK/failed-$cycles.run-err" 2>/dev/null
+}
+
+acked_appends() { # the "A LOG LSN WRITER SEQ LEN" lines in ACKS (see crash_tool.c)
+    local n
+    n=$(grep -c '^A' "$ACKS" 2>/dev/null)
+    echo "${n:-0}"
+}
+
+# random_kill MODE: the workload killed at a random time. It must still be running then (killed
+# by this SIGKILL: status 137), and it must have acknowledged at least one new append.
 random_kill() {
+    local before after rc
+    before=$(acked_appends)
     start_run random 0
     if wait_running; then
         sleep "$(awk -v r=$RANDOM 'BEGIN { printf "%.2f", 0.2 + (r % 1800) / 1000 }')"
     fi
     kill -9 "$PID" 2>/dev/null
     wait "$PID" 2>/dev/null
-    kills=$((kills + 1))
-}
-
-fail() {
-    failures=$((failures + 1))
-    echo "kill.sh: FAILURE in cycle $cycles (mode $1, store $STORE): $2" >&2
-    cp -a "$STORE" "$WORK/failed-$cycles" 2>/dev/null
-    cp "$ACKS" "$WORK/failed-$cycles.acks" 2>/dev/null
-    cp "$ERR" "$WORK/failed-$cycles.run-err" 2>/dev/null
-}
-
-# Errors the workload itself met (an append or a reconfiguration failing) are failures too:
-# nothing here injects faults.
-check_run_errors() {
-    if grep -v -e 'crash-tool: running' -e 'kill point .* reached' "$ERR" | grep -q 'crash-tool:'; then
-        fail "$1" "the workload reported: $(grep 'crash-tool:' "$ERR" | grep -v running | head -3)"
+    rc=$?
+    if [ $rc -ne 137 ]; then
+        fail "$1" "the workload was not running when it was to be killed (it exited with status $rc)"
+        return
     fi
+    kills=$((kills + 1))
+    after=$(acked_appends)
+    [ "$after" -gt "$before" ] ||
+        fail "$1" "no new acknowledged append before the random kill ($before before, $after after)"
 }
 
-one_cycle() {
+# Errors the workload or the library met (an append or a reconfiguration failing, "seglog:
+# checkpoint failed", ...) are failures too: nothing here injects faults.
+check_run_errors() {
+    local bad
+    bad="$(grep -E '(crash-tool|seglog):' "$ERR" | grep -v -e 'crash-tool: running' -e 'kill point .* reached')"
+    [ -z "$bad" ] || fail "$1" "the workload reported: $(head -3 <<<"$bad")"
+}
+
+# kill_at MODE: one try at a named kill point; returns 0 if it was reached.
+kill_at() {
     local mode="$1" rc
-    cycles=$((cycles + 1))
     epoch=$((epoch + 1))
-    [ -z "$STORE" ] || [ "$in_store" -ge "$STORE_CYCLES" ] && new_store
-    in_store=$((in_store + 1))
     case "$mode" in
-    random)
-        random_kill
-        HITS[random]=$((HITS[random] + 1))
-        ;;
-    wal-in-recovery)
-        random_kill
+    wal-in-recovery | store-in-replay) # the open after a random kill, killed while it recovers
+        random_kill "$mode"
         check_run_errors "$mode"
-        if "$TOOL" tear "$STORE" >/dev/null 2>"$WORK/tear.err"; then
-            epoch=$((epoch + 1))
-            start_run wal-in-recovery 1
-            wait_exit "$RUN_TIMEOUT_S"
-            rc=$?
-            if grep -q "kill point wal-in-recovery reached" "$ERR"; then
-                HITS[$mode]=$((HITS[$mode] + 1))
-                kills=$((kills + 1))
-            else
-                MISSES[$mode]=$((MISSES[$mode] + 1))
-                [ $rc -eq 200 ] && kills=$((kills + 1))
-            fi
-        else
-            MISSES[$mode]=$((MISSES[$mode] + 1)) # no record yet (killed during the first open)
+        if [ "$mode" = wal-in-recovery ] && ! "$TOOL" tear "$STORE" >/dev/null 2>"$WORK/tear.err"; then
+            return 1 # no record yet (killed during the first open)
         fi
+        epoch=$((epoch + 1))
+        start_run "$mode" 1
         ;;
     *)
         start_run "$mode" $((1 + RANDOM % $(after_range "$mode")))
-        wait_exit "$RUN_TIMEOUT_S"
-        rc=$?
-        kills=$((kills + 1))
-        if grep -q "kill point $mode reached" "$ERR"; then
-            HITS[$mode]=$((HITS[$mode] + 1))
-        else
-            MISSES[$mode]=$((MISSES[$mode] + 1))
-            [ $rc -eq 200 ] || fail "$mode" "the workload exited with status $rc without a kill"
-        fi
         ;;
     esac
+    wait_exit "$RUN_TIMEOUT_S"
+    rc=$?
+    if grep -q "kill point $mode reached" "$ERR"; then
+        kills=$((kills + 1))
+        return 0
+    fi
+    # not reached: the workload ran until the deadline and was killed there (a random kill)
+    if [ $rc -eq 200 ]; then
+        kills=$((kills + 1))
+    else
+        fail "$mode" "the workload exited with status $rc without a kill"
+    fi
+    return 1
+}
+
+# dump_check MODE WHEN: seglog-dump check on the store, which must exit 0.
+dump_check() {
+    local dout rc
+    dout="$("$DUMP" check "$STORE" 2>&1)"
+    rc=$?
+    dump_checks=$((dump_checks + 1))
+    [ $rc -eq 0 ] || fail "$1" "seglog-dump check $2 failed (exit $rc): $(head -8 <<<"$dout")"
+}
+
+# check_store MODE: after a kill, the checks described at the top.
+check_store() {
+    local mode="$1" out rc v l
     check_run_errors "$mode"
-    local out
+    [ -n "$DUMP" ] && dump_check "$mode" "of the crashed store (before verify)"
     out="$("$TOOL" verify "$STORE" "$ACKS" "$epoch" 2>"$WORK/verify.err")"
     rc=$?
-    local v l
     v="$(sed -n 's/.* verified=\([0-9]*\).*/\1/p' <<<"$out")"
     l="$(sed -n 's/.* lost=\([0-9]*\).*/\1/p' <<<"$out")"
     checks=$((checks + ${v:-0}))
@@ -190,12 +224,35 @@ one_cycle() {
         fail "$mode" "verify failed: $out"
         cat "$WORK/verify.err" >&2
     elif [ -n "$DUMP" ]; then
-        local dout
-        dout="$("$DUMP" check "$STORE" 2>&1)"
-        rc=$?
-        dump_checks=$((dump_checks + 1))
-        [ $rc -eq 0 ] || fail "$mode" "seglog-dump check disagrees (exit $rc): $(head -8 <<<"$dout")"
+        dump_check "$mode" "after verify"
     fi
+}
+
+one_cycle() {
+    local mode="$1" try
+    cycles=$((cycles + 1))
+    [ -z "$STORE" ] || [ "$in_store" -ge "$STORE_CYCLES" ] && new_store
+    in_store=$((in_store + 1))
+    if [ "$mode" = random ]; then
+        epoch=$((epoch + 1))
+        TRIES[random]=$((TRIES[random] + 1))
+        random_kill "$mode"
+        HITS[random]=$((HITS[random] + 1))
+        check_store "$mode"
+        return
+    fi
+    for try in $(seq $((RETRIES + 1))); do
+        TRIES[$mode]=$((TRIES[$mode] + 1))
+        if kill_at "$mode"; then
+            HITS[$mode]=$((HITS[$mode] + 1))
+            check_store "$mode"
+            return
+        fi
+        check_store "$mode" # every kill is verified, a miss's deadline kill too
+        [ "$MINUTES" -gt 0 ] && break
+        [ "$failures" -gt 0 ] && break
+    done
+    MISSES[$mode]=$((MISSES[$mode] + 1))
 }
 
 round=0
@@ -211,10 +268,10 @@ while :; do
         [ "$failures" -gt 0 ] && [ "$MINUTES" -eq 0 ] && break 2
     done
 done
-acks_total=$((acks_total + $(grep -c '^A' "$ACKS" 2>/dev/null || echo 0)))
+acks_total=$((acks_total + $(acked_appends)))
 
 echo "kill: cycles=$cycles kills=$kills rounds=$round"
-for m in "${MODES[@]}"; do echo "kill: point=$m hits=${HITS[$m]} misses=${MISSES[$m]}"; done
+for m in "${MODES[@]}"; do echo "kill: point=$m hits=${HITS[$m]} misses=${MISSES[$m]} tries=${TRIES[$m]}"; done
 echo "kill: acked_appends=$acks_total ack_checks=$checks lost=$lost failures=$failures dump_checks=$dump_checks"
 if [ "$failures" -gt 0 ] || [ "$lost" -gt 0 ]; then
     exit 1
