@@ -5,7 +5,8 @@
  *   crash-tool run DIR ACKS EPOCH SECONDS     the workload: appends, seal+extends, trims
  *   crash-tool verify DIR ACKS EPOCH          reopen twice, check everything, append once more
  *   crash-tool tear DIR                       write garbage just after the WAL's valid end
- *   crash-tool shutdown MOUNTPOINT            EXT4_IOC_SHUTDOWN with NOLOGFLUSH (power cut)
+ *   crash-tool shutdown MOUNTPOINT            EXT4_IOC_SHUTDOWN with NOLOGFLUSH (power cut);
+ *                                             exit 77 if the file system has no such ioctl
  *
  * WHY IT IS SHAPED SO
  *   A crash test is only as good as its oracle. Every record is self-describing: magic, log,
@@ -84,6 +85,7 @@
 #define CT_RECONF_PAUSE_US 15000u  /* between two seal+extends */
 #define CT_MAX_SEQ_WRITERS 4096u   /* distinct writer ids one log may hold */
 #define CT_ORPHAN_WAIT_MS 10000u   /* how long verify waits for open's CF clean-up */
+#define CT_EXIT_UNSUPPORTED 77     /* shutdown: no EXT4_IOC_SHUTDOWN here (ENOTTY, EOPNOTSUPP) */
 
 _Static_assert(CT_PAYLOAD_MIN_BYTES >= CT_HEADER_BYTES + 8u, "room for the header and hash");
 
@@ -860,13 +862,21 @@ static int cmd_tear(const char *dir)
 #endif
 #define EXT4_GOING_FLAGS_NOLOGFLUSH 0x2
 
+/* Exit 0 cut; CT_EXIT_UNSUPPORTED the file system has no shutdown ioctl (power.sh skips); 1 any
+ * other failure. */
 static int cmd_shutdown(const char *mnt)
 {
     int fd = open(mnt, O_RDONLY | O_DIRECTORY);
-    __u32 flags = EXT4_GOING_FLAGS_NOLOGFLUSH;
-    if (fd < 0 || ioctl(fd, EXT4_IOC_SHUTDOWN, &flags) != 0) {
-        fprintf(stderr, "crash-tool: shutdown %s: %s\n", mnt, strerror(errno));
+    if (fd < 0) {
+        fprintf(stderr, "crash-tool: shutdown: open %s: %s\n", mnt, strerror(errno));
         return 1;
+    }
+    __u32 flags = EXT4_GOING_FLAGS_NOLOGFLUSH;
+    if (ioctl(fd, EXT4_IOC_SHUTDOWN, &flags) != 0) {
+        int e = errno;
+        fprintf(stderr, "crash-tool: shutdown %s: %s\n", mnt, strerror(e));
+        close(fd);
+        return e == ENOTTY || e == EOPNOTSUPP ? CT_EXIT_UNSUPPORTED : 1;
     }
     close(fd);
     return 0;
