@@ -6,10 +6,11 @@
 #
 # Runs, side by side for M minutes (default 45): W kill -9 drivers (kill.sh, default 2: the kill
 # cycles wait on I/O and sleeps as much as on the CPU) and one power-loss driver (power.sh, if
-# root and a loop device are there); then the mutation check (mutants.sh). Prints the figures
-# the closing note reports: kills, power cuts, hits per kill point, acknowledged appends verified
-# and lost, mutants caught. Logs stay under DIR (default /var/tmp/crash-long). Exit 0 only if
-# nothing acknowledged was lost, nothing failed and every mutant was caught.
+# root and a loop device are there); then the mutation check (mutants.sh, whose control run uses
+# the same crash-tool). Prints the figures the closing note reports: kills, power cuts, hits per
+# kill point, acknowledged appends verified and lost, the control and the mutants caught. Logs
+# stay under DIR (default /var/tmp/crash-long). Exit 0 only if nothing acknowledged was lost,
+# nothing failed, the control passed and every mutant was caught.
 set -uo pipefail
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 TOOL="" MINUTES=45 WORKERS=2 WORK=/var/tmp/crash-long POWER=1 MUTANTS=1
@@ -52,7 +53,7 @@ rc=0
 for p in "${pids[@]}"; do wait "$p" || rc=1; done
 mrc=0
 if [ $MUTANTS = 1 ]; then
-    bash "$SRC/tests/crash/mutants.sh" --work "$WORK/mutants" >"$WORK/mutants.log" 2>&1 || mrc=$?
+    bash "$SRC/tests/crash/mutants.sh" --tool "$TOOL" --work "$WORK/mutants" >"$WORK/mutants.log" 2>&1 || mrc=$?
 fi
 
 # ---- figures ----
@@ -61,9 +62,9 @@ kl=$(cat "$WORK"/kill-*.log | grep '^kill: ')
 echo "== long run: $MINUTES min =="
 echo "kill -9 cycles:            $(grep 'cycles=' <<<"$kl" | sum cycles)"
 echo "kills:                     $(grep 'kills=' <<<"$kl" | sum kills)"
-for m in random wal-after-write wal-after-fsync wal-in-rotation wal-in-recovery \
+for m in random wal-after-write wal-after-fsync wal-in-rotation wal-in-prepare wal-in-recovery \
     store-seal-before-wal store-seal-durable store-after-cf-create store-after-batch \
-    store-before-checkpoint; do
+    store-before-checkpoint store-in-replay; do
     printf '  %-26s %s\n' "$m:" "$(grep "point=$m " <<<"$kl" | sum hits) hits"
 done
 echo "acked appends (kill):      $(grep 'acked_appends=' <<<"$kl" | sum acked_appends)"
@@ -75,5 +76,5 @@ if [ $POWER = 1 ]; then
     pl=$(grep '^power:' "$WORK/power.log" || echo "power: skipped")
     echo "power: $pl"
 fi
-[ $MUTANTS = 1 ] && grep -E '^(mutant|mutants:)' "$WORK/mutants.log"
+[ $MUTANTS = 1 ] && grep -E '^(control:|mutant|mutants:)' "$WORK/mutants.log"
 [ $rc -eq 0 ] && [ $mrc -eq 0 ]
