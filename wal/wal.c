@@ -439,6 +439,7 @@ static int prepare_file(wal *w, uint64_t file_no, uint64_t recycle_from, seglog_
         if (renameat(w->dir_fd, old, w->dir_fd, tmp) != 0)
             return set_err(err, SEGLOG_EIO, errno, "wal: rename %s/%s to %s failed: %s", w->dir,
                            old, tmp, strerror(errno));
+        KILL_POINT(WAL_KILL_IN_PREPARE); /* an old file now named .tmp */
         fd = openat(w->dir_fd, tmp, O_WRONLY | O_CLOEXEC);
         struct stat st;
         if (fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_size != w->opt.file_size_bytes &&
@@ -478,9 +479,11 @@ static int prepare_file(wal *w, uint64_t file_no, uint64_t recycle_from, seglog_
     if (rc != 0)
         return set_err(err, SEGLOG_EIO, -rc, "wal: preparing %s/%s failed: %s", w->dir, tmp,
                        strerror(-rc));
+    KILL_POINT(WAL_KILL_IN_PREPARE); /* the new header synced, still named .tmp */
     if (renameat(w->dir_fd, tmp, w->dir_fd, name) != 0)
         return set_err(err, SEGLOG_EIO, errno, "wal: rename %s/%s failed: %s", w->dir, tmp,
                        strerror(errno));
+    KILL_POINT(WAL_KILL_IN_PREPARE); /* renamed, the directory not yet synced */
     return fsync_dir(w, err, "preparing a WAL file");
 }
 
