@@ -728,6 +728,11 @@ static int load_log(void *ctx, const store_log *meta, const store_seg *segs, siz
 
 static void *park_main(void *arg);
 
+int seglog_fail_checkpoint_flushes(seglog *s, unsigned n)
+{
+    return store_fail_checkpoint_flushes(s->st, n);
+}
+
 void seglog_pause_apply(seglog *s, bool pause)
 {
     store_pause_apply(s->st, pause);

@@ -18,6 +18,10 @@ int seglog_open_with_faults(seglog **out, const char *dir, const seglog_options 
  * records stay out of RocksDB and reads must be served from the ops on their way there. */
 void seglog_pause_apply(seglog *s, bool pause);
 
+/* Tests only: the next n flushes of the checkpointer fail as if RocksDB had returned an error
+ * (needs -DSEGLOG_FAULT_INJECTION=ON, else SEGLOG_ENOTSUP). */
+int seglog_fail_checkpoint_flushes(seglog *s, unsigned n);
+
 /* Kill points of the store (see wal.h for the mechanism: SEGLOG_KILL_POINT=name raises SIGKILL
  * there, after SEGLOG_KILL_AFTER hits). */
 #define STORE_KILL_SEAL_BEFORE_WAL "store-seal-before-wal"   /* seal+extend built, not yet in WAL */
@@ -25,6 +29,7 @@ void seglog_pause_apply(seglog *s, bool pause);
 #define STORE_KILL_AFTER_CF_CREATE "store-after-cf-create"   /* pool CF created, not referenced */
 #define STORE_KILL_AFTER_BATCH "store-after-batch"           /* op applied, checkpoint not moved */
 #define STORE_KILL_BEFORE_CHECKPOINT "store-before-checkpoint" /* flushed, checkpoint not moved */
+#define STORE_KILL_IN_REPLAY "store-in-replay"               /* open: a replayed batch written */
 
 /* wal_kill_point_reset() (wal.h) re-reads SEGLOG_KILL_POINT / SEGLOG_KILL_AFTER in a forked child. */
 

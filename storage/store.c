@@ -49,6 +49,8 @@
  *   checkpoint clear the mark between the two; and open used to clear every mark after replay:
  *   the first checkpoint then skipped what replay wrote, and a second crash lost it. Both lost
  *   acknowledged records; test_storage checks crash, replay, checkpoint, crash for each op.)
+ *   A flush that fails puts back the marks of the CFs it did not flush, so that no later
+ *   checkpoint passes their ops either (test_store_failed_flush_keeps_marks).
  *
  * LOCKS
  *   cf_lock (rwlock) guards the CF table. pool_mu guards the pool, the drop queue and the
@@ -148,6 +150,7 @@ struct store {
     pthread_t ckpt_thread;
     atomic_uint_fast64_t applied_seq;
     atomic_uint_fast64_t checkpoint_seq;
+    atomic_uint fail_flushes; /* tests (fault injection): checkpoint flushes still to fail */
 
     /* The apply queue: durable ops waiting for RocksDB, oldest first. */
     pthread_mutex_t apply_mu;
@@ -524,8 +527,7 @@ static int batch_write(store *st, uint64_t last_seq, seglog_error *err)
     for (uint32_t i = 0; i < st->n_pending_drops; i++)
         recycle_cf(st, st->pending_drops[i]);
     st->n_pending_drops = 0;
-    if (!st->replaying)
-        wal_kill_point(STORE_KILL_AFTER_BATCH);
+    wal_kill_point(st->replaying ? STORE_KILL_IN_REPLAY : STORE_KILL_AFTER_BATCH);
     return SEGLOG_OK;
 }
 
@@ -898,6 +900,35 @@ void store_cf_return(store *st, uint64_t cf_no)
 
 /* ---- checkpoints ----------------------------------------------------------------------------- */
 
+/* Puts back the dirty marks of CFs whose flush failed or never ran: a later checkpoint must not
+ * pass ops whose records are still only in their memtables (RocksDB may recover from the error,
+ * and then that checkpoint would flush the others and move on). */
+static void remark_dirty(store *st, const uint64_t *cf_nos, uint32_t n)
+{
+    pthread_rwlock_wrlock(&st->cf_lock);
+    for (uint32_t i = 0; i < n; i++) {
+        long at = cf_find(st, cf_nos[i]);
+        if (at >= 0)
+            st->cfs[at].dirty = true;
+    }
+    pthread_rwlock_unlock(&st->cf_lock);
+}
+
+/* Tests only: whether an injected flush failure is due (never without SEGLOG_FAULT_INJECTION). */
+static bool flush_fault_due(store *st)
+{
+#ifdef SEGLOG_FAULT_INJECTION
+    unsigned left = atomic_load(&st->fail_flushes);
+    while (left > 0) {
+        if (atomic_compare_exchange_weak(&st->fail_flushes, &left, left - 1))
+            return true;
+    }
+#else
+    (void)st;
+#endif
+    return false;
+}
+
 /* Flushes every CF written since the last checkpoint, then persists and announces checkpoint S. */
 static int checkpoint_now(store *st, seglog_error *err)
 {
@@ -907,20 +938,29 @@ static int checkpoint_now(store *st, seglog_error *err)
     pthread_rwlock_wrlock(&st->cf_lock);
     uint32_t n = 0;
     rocksdb_column_family_handle_t **dirty = malloc((st->n_cfs + 1) * sizeof *dirty);
-    if (!dirty) {
+    uint64_t *dirty_nos = malloc((st->n_cfs + 1) * sizeof *dirty_nos);
+    if (!dirty || !dirty_nos) {
         pthread_rwlock_unlock(&st->cf_lock);
+        free(dirty);
+        free(dirty_nos);
         return set_err(err, SEGLOG_ENOMEM, ENOMEM, "storage: out of memory");
     }
     for (uint32_t i = 0; i < st->n_cfs; i++) {
         if (st->cfs[i].dirty) {
             st->cfs[i].dirty = false;
+            dirty_nos[n] = st->cfs[i].cf_no;
             dirty[n++] = st->cfs[i].h;
         }
     }
     pthread_rwlock_unlock(&st->cf_lock);
     /* A handle dropped meanwhile stays valid (kept in the graveyard until close). */
     int rc = SEGLOG_OK;
-    for (uint32_t i = 0; i < n && rc == SEGLOG_OK; i++) {
+    uint32_t i = 0;
+    for (; i < n; i++) {
+        if (flush_fault_due(st)) {
+            rc = set_err(err, SEGLOG_EIO, EIO, "storage: flush: injected fault");
+            break;
+        }
         char *e = NULL;
         rocksdb_flush_cf(st->db, st->fopt, dirty[i], &e);
         if (e && strstr(e, "dropped")) {
@@ -928,8 +968,13 @@ static int checkpoint_now(store *st, seglog_error *err)
             e = NULL;
         }
         rc = rocks_err(e, err, "flush");
+        if (rc != SEGLOG_OK)
+            break;
     }
+    if (rc != SEGLOG_OK)
+        remark_dirty(st, dirty_nos + i, n - i);
     free(dirty);
+    free(dirty_nos);
     if (rc != SEGLOG_OK)
         return rc;
     wal_kill_point(STORE_KILL_BEFORE_CHECKPOINT);
@@ -1589,6 +1634,18 @@ int store_read(store *st, uint64_t cf_no, uint64_t lsn, void **payload, size_t *
     memcpy(*payload, v + 8, *len);
     rocksdb_free(v);
     return SEGLOG_OK;
+}
+
+int store_fail_checkpoint_flushes(store *st, unsigned n)
+{
+#ifdef SEGLOG_FAULT_INJECTION
+    atomic_store(&st->fail_flushes, n);
+    return SEGLOG_OK;
+#else
+    (void)st;
+    (void)n;
+    return SEGLOG_ENOTSUP;
+#endif
 }
 
 void store_pause_apply(store *st, bool pause)

@@ -149,6 +149,10 @@ void store_cf_return(store *st, uint64_t cf_no);
 
 void store_cf_name(char dst[32], uint64_t cf_no);
 
+/* Tests only: the next n checkpoint flushes fail, as if RocksDB had returned an error
+ * (SEGLOG_ENOTSUP without -DSEGLOG_FAULT_INJECTION=ON). */
+int store_fail_checkpoint_flushes(store *st, unsigned n);
+
 /* Tests only: holds the apply thread (ops stay durable but out of RocksDB) until resumed. */
 void store_pause_apply(store *st, bool pause);
 

@@ -400,10 +400,46 @@ static int child_cross(const char *step, const char *dir)
     return 6;
 }
 
+/* `--child failed-flush DIR`: the first checkpoint flush after open fails (as if RocksDB had
+ * returned an error and then recovered); an append of 5 records to log 1 waits in its memtable.
+ * Once a later checkpoint has moved, the process is killed: that checkpoint must have flushed
+ * log 1's CF, or the records are gone (replay starts after the checkpoint). */
+static int child_failed_flush(const char *dir)
+{
+    seglog_options o = crash_options();
+    o.checkpoint_interval_ms = 50;
+    seglog *s = NULL;
+    seglog_error err = {0};
+    if (seglog_open(&s, dir, &o, &err) != SEGLOG_OK) {
+        fprintf(stderr, "child open: %s\n", err.message);
+        return 2;
+    }
+    seglog_stats st;
+    must(seglog_stats_get(s, &st, &err), &err);
+    uint64_t at_open = st.wal_checkpoint_seq;
+    if (seglog_fail_checkpoint_flushes(s, 1) != SEGLOG_OK)
+        return 8;
+    /* one op: it is applied (log 1's CF marked) before any checkpoint can try to flush */
+    seglog_buf b[5] = {{"ff-0", 4}, {"ff-1", 4}, {"ff-2", 4}, {"ff-3", 4}, {"ff-4", 4}};
+    must(seglog_log_append_batch(s, 1, b, 5, NULL, NULL, &err), &err);
+    for (int i = 0; i < 1000 && st.wal_checkpoint_seq == at_open; i++) {
+        usleep(10000);
+        must(seglog_stats_get(s, &st, &err), &err);
+    }
+    if (st.wal_checkpoint_seq == at_open) {
+        fprintf(stderr, "child: no checkpoint within 10 s\n");
+        return 5;
+    }
+    raise(SIGKILL);
+    return 6;
+}
+
 static int child_main(const char *name, const char *dir)
 {
     if (strcmp(name, "replay-ckpt") == 0)
         return child_replay_ckpt(dir);
+    if (strcmp(name, "failed-flush") == 0)
+        return child_failed_flush(dir);
     if (strncmp(name, "cross-", 6) == 0)
         return child_cross(name + 6, dir);
     for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++) {
@@ -760,6 +796,38 @@ static void test_store_recycled_cf_after_replay_and_checkpoint(void **state)
     seglog_close(s);
 }
 
+/* A checkpoint whose flush fails puts back the dirty marks it took: the next checkpoint flushes
+ * those CFs before it moves (it used to move past records that were only in a memtable). */
+static void test_store_failed_flush_keeps_marks(void **state)
+{
+    fixture *f = *state;
+    if (!wal_faults_compiled())
+        skip(); /* needs -DSEGLOG_FAULT_INJECTION=ON (tools/dev builds have it) */
+    seglog_options o = crash_options();
+    seglog *s = NULL;
+    seglog_error err = {0};
+    assert_int_equal(seglog_open(&s, f->dir, &o, &err), SEGLOG_OK);
+    assert_int_equal(seglog_log_create(s, 1, &err), SEGLOG_OK);
+    seglog_close(s); /* checkpointed: the child's checkpoints start from nothing dirty */
+
+    assert_int_equal(run_child(f->dir, "failed-flush"), -SIGKILL);
+    s = NULL;
+    assert_int_equal(seglog_open(&s, f->dir, &o, &err), SEGLOG_OK);
+    for (seglog_lsn l = 1; l <= 5; l++) {
+        seglog_entry e;
+        int rc = seglog_log_read(s, 1, l, 0, &e, &err);
+        if (rc != SEGLOG_OK)
+            fail_msg("LSN %llu of log 1 after the crash: %s", (unsigned long long)l, err.message);
+        char want[8];
+        snprintf(want, sizeof want, "ff-%d", (int)l - 1);
+        assert_int_equal(e.kind, SEGLOG_ENTRY_RECORD);
+        assert_int_equal(e.len, 4);
+        assert_memory_equal(e.payload, want, 4);
+        seglog_entry_fini(&e);
+    }
+    seglog_close(s);
+}
+
 /* A second process is refused with a clear error while the first has the store open. */
 static void test_store_second_open_is_busy(void **state)
 {
@@ -808,6 +876,7 @@ int main(int argc, char **argv)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store_recycled_cf_after_replay_and_checkpoint, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_store_failed_flush_keeps_marks, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

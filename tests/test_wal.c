@@ -804,6 +804,70 @@ static void test_wal_options_change_between_opens(void **state)
     assert_int_equal(wal_open(&w, f->dir, &zero, 1, NULL, NULL, NULL, &err), SEGLOG_EINVAL);
 }
 
+/* Writes DIR/wal-<no>.log: a valid header and zeros, as a prepared file that never got a record. */
+static void write_empty_file(const char *dir, uint64_t no, uint64_t size)
+{
+    char name[WAL_FILE_NAME_MAX], path[TEST_PATH_MAX];
+    wal_file_name(name, no);
+    TEST_FMT(path, "%s/%s", dir, name);
+    uint8_t *img = calloc(1, size);
+    assert_non_null(img);
+    wal_file_header h = {.format_version = WAL_FORMAT_VERSION,
+                         .file_no = no,
+                         .file_size = size,
+                         .record_max = 4u << 10};
+    wal_file_header_encode(img, &h);
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(img, 1, size, fp), size);
+    assert_int_equal(fclose(fp), 0);
+    free(img);
+}
+
+/* A file without a record before the first file that has one (the oldest file was rotated away
+ * from before anything fit in it, and the process died before the preparer recycled it) is not
+ * the end of the log: the records after it are the log. The scan used to end the log at the empty
+ * file and then refuse the records after it as corruption, so the store would not open. Found by
+ * fuzz_wal_recovery's wal_open mode. */
+static void test_wal_empty_file_before_the_first_record(void **state)
+{
+    fixture *f = *state;
+    wal_options o;
+    tiny_file_options(&o);
+    /* a damaged, empty file 1 is removed at open, so the WAL starts writing in file 2 */
+    write_empty_file(f->dir, 1, o.file_size_bytes);
+    char path[TEST_PATH_MAX], name[WAL_FILE_NAME_MAX];
+    wal_file_name(name, 1);
+    TEST_FMT(path, "%s/%s", f->dir, name);
+    FILE *fp = fopen(path, "r+b");
+    assert_non_null(fp);
+    assert_int_equal(fputc(0x5a, fp), 0x5a); /* the header's magic */
+    assert_int_equal(fclose(fp), 0);
+    wal *w = open_ok(f->dir, &o, 1, NULL, NULL);
+    append_sync_n(w, 1, 20);
+    wal_close(w);
+    /* now an intact empty file 1 in front of file 2's records */
+    write_empty_file(f->dir, 1, o.file_size_bytes);
+    collector c = {0};
+    wal_scan_report rep;
+    seglog_error err = {0};
+    int rc = wal_scan_dir(f->dir, 1, collect, &c, &rep, &err);
+    if (rc != SEGLOG_OK)
+        fail_msg("scan: %s", err.message);
+    assert_int_equal(c.count, 20);
+    memset(&c, 0, sizeof c);
+    w = open_ok(f->dir, &o, 1, &c, NULL);
+    assert_int_equal(c.count, 20);
+    assert_int_equal(c.bad, 0);
+    append_sync_n(w, 21, 5);
+    wal_close(w);
+    /* open removed the empty file; the log reads on */
+    assert_int_equal(access(path, F_OK), -1);
+    memset(&c, 0, sizeof c);
+    wal_close(open_ok(f->dir, &o, 1, &c, NULL));
+    assert_int_equal(c.count, 25);
+}
+
 /* One short write is resubmitted, not taken for success and not fatal. */
 static void test_wal_single_short_write_is_resubmitted(void **state)
 {
@@ -1227,6 +1291,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_wal_failure_with_groups_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_options_change_between_opens, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wal_empty_file_before_the_first_record, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_wal_16_producers_exactly_once_in_order, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_wal_rotation_across_many_files, setup, teardown),

@@ -54,7 +54,9 @@
  *   Otherwise what follows was never acknowledged (acks go in order, and at most `inflight` groups
  *   can be unsynced), and the end is WAL_END_TORN if anything was there, or WAL_END_CLEAN. A torn
  *   tail is zeroed by wal_open (before any new write), so that a later recovery can never take
- *   leftovers of the cut groups for records; writing then resumes at the end.
+ *   leftovers of the cut groups for records; writing then resumes at the end. Files without a
+ *   record before the first one that has records are not the end (the oldest file can be left
+ *   empty when a group did not fit in it); open removes them.
  *
  * ERRORS
  *   A failed write or fdatasync (or one that stays short after WAL_SHORT_WRITE_RETRIES_MAX
@@ -439,6 +441,7 @@ static int prepare_file(wal *w, uint64_t file_no, uint64_t recycle_from, seglog_
         if (renameat(w->dir_fd, old, w->dir_fd, tmp) != 0)
             return set_err(err, SEGLOG_EIO, errno, "wal: rename %s/%s to %s failed: %s", w->dir,
                            old, tmp, strerror(errno));
+        KILL_POINT(WAL_KILL_IN_PREPARE); /* an old file now named .tmp */
         fd = openat(w->dir_fd, tmp, O_WRONLY | O_CLOEXEC);
         struct stat st;
         if (fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_size != w->opt.file_size_bytes &&
@@ -478,9 +481,11 @@ static int prepare_file(wal *w, uint64_t file_no, uint64_t recycle_from, seglog_
     if (rc != 0)
         return set_err(err, SEGLOG_EIO, -rc, "wal: preparing %s/%s failed: %s", w->dir, tmp,
                        strerror(-rc));
+    KILL_POINT(WAL_KILL_IN_PREPARE); /* the new header synced, still named .tmp */
     if (renameat(w->dir_fd, tmp, w->dir_fd, name) != 0)
         return set_err(err, SEGLOG_EIO, errno, "wal: rename %s/%s failed: %s", w->dir, tmp,
                        strerror(errno));
+    KILL_POINT(WAL_KILL_IN_PREPARE); /* renamed, the directory not yet synced */
     return fsync_dir(w, err, "preparing a WAL file");
 }
 
@@ -1314,12 +1319,19 @@ static int scan_walk(scan *sc, const char *dir, uint64_t from_seq, wal_replay_fn
                      pos, rep->torn_bytes);
             continue;
         }
-        if (pos == WAL_FILE_HEADER_BYTES && have_end) {
+        if (pos == WAL_FILE_HEADER_BYTES && expect != 0) {
             ended = true; /* an empty file after the last one written: the log ended before */
             continue;
         }
         if (f->header_rc != SEGLOG_OK && pos == WAL_FILE_HEADER_BYTES)
             continue; /* a damaged header on a file that holds nothing: ignored */
+        /* No record so far: an empty file is the end unless a later file holds records (the
+         * writer rotated away from it before a group fitted, and it was not yet recycled: the
+         * log starts after it; test_wal_empty_file_before_the_first_record). The first such file
+         * stays the end when none does; the check that the records from from_seq are all here
+         * is the one above, on the first record found. */
+        if (pos == WAL_FILE_HEADER_BYTES && have_end)
+            continue;
         sc->end_idx = i;
         sc->end_off = pos;
         have_end = true;
@@ -1328,8 +1340,6 @@ static int scan_walk(scan *sc, const char *dir, uint64_t from_seq, wal_replay_fn
                  st == WAL_FRAME_STALE ? "clean end: a previous use's frames follow"
                                        : "clean end: unwritten space follows",
                  pos);
-        if (pos == WAL_FILE_HEADER_BYTES)
-            ended = true;
     }
     sc->next_seq = expect;
     if (sc->end_idx < sc->n)

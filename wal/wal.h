@@ -70,10 +70,13 @@ typedef struct wal_fault {
 /* Named kill points (compiled in only with -DSEGLOG_KILL_POINTS=ON): when the environment variable
  * SEGLOG_KILL_POINT names one of them (and SEGLOG_KILL_AFTER, default 1, counts down to zero), the
  * process raises SIGKILL there. Used by the crash suite. */
-#define WAL_KILL_AFTER_WRITE "wal-after-write"   /* a group written, its fsync not yet issued */
+/* wal-after-write: a group's write has completed and its fdatasync (linked to the write, so
+ * submitted with it) has not been seen to complete: the group is not acknowledged. */
+#define WAL_KILL_AFTER_WRITE "wal-after-write"   /* a group written, not known durable */
 #define WAL_KILL_AFTER_FSYNC "wal-after-fsync"   /* a group durable, not yet acknowledged */
 #define WAL_KILL_IN_ROTATION "wal-in-rotation"   /* between two files */
 #define WAL_KILL_IN_RECOVERY "wal-in-recovery"   /* while cutting a torn tail */
+#define WAL_KILL_IN_PREPARE "wal-in-prepare"     /* next file: renamed, header synced, renamed */
 
 typedef struct wal_options {
     uint64_t file_size_bytes;      /* size of each preallocated WAL file */

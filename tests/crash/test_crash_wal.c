@@ -12,7 +12,7 @@
  *     hands over every op before the damage.
  * The store is written by a child (re-exec'ed through /proc/self/exe: RocksDB's threads do not
  * survive fork) that appends N records, then arms the kill point wal-after-write and appends one
- * more: it dies with that op written but never fsynced nor acknowledged, as after a power cut in
+ * more: it dies with that op written but never acknowledged (its fdatasync not seen to complete), as after a power cut in
  * the middle of a group. Needs a build with kill points (else exit 77).
  */
 #include "../test_util.h"

@@ -5,10 +5,14 @@
  * wal_scan_dir — the scan that wal_open and the offline tools run — reads them. Input: byte 0
  * flags (bits 0-1: number of files - 1, capped at 3; bit 2: keep the input's own file headers
  * instead of writing valid ones; bit 3: fix the frame CRCs up, see fuzz_common.h; bit 4: stamp
- * each file's number into its frames), byte 1 the first file number, then the files' bytes, split
- * evenly. Properties: the scan returns OK, ECORRUPT or EVERSION (nothing else, no crash); the
- * replayed records come in strictly increasing sequence order, each within the record limit; the
- * report is consistent (replayed <= records, last_seq >= first_seq when there were records).
+ * each file's number into its frames; bit 5: run the recovery itself, wal_open, instead of the
+ * read-only scan; bit 6: replay from a sequence taken from byte 1 instead of 1), byte 1 the first
+ * file number, then the files' bytes, split evenly. Properties: the scan returns OK, ECORRUPT or
+ * EVERSION (nothing else, no crash); the replayed records come in strictly increasing sequence
+ * order, none below the replay start; the report is consistent (replayed <= records, last_seq >=
+ * first_seq when there were records). wal_open, when it succeeds (cutting a torn tail, adopting
+ * and preparing files), leaves a WAL that takes an append with a later sequence, and a scan after
+ * close finds that record; when it fails, a read-only scan fails the same way.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,14 +27,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static char g_dir[256];
 
 typedef struct replay_state {
+    uint64_t from_seq;
     uint64_t last_seq;
     uint64_t n;
+    bool last_is_probe; /* the last record replayed is the probe wal_open's WAL took */
 } replay_state;
+
+#define PROBE "fuzz-probe"
 
 static int replay(void *ctx, uint64_t seq, uint8_t type, const void *payload, uint32_t len)
 {
     replay_state *r = ctx;
     FUZZ_REQUIRE(seq > r->last_seq);
+    FUZZ_REQUIRE(seq >= r->from_seq);
+    r->last_is_probe = type == WAL_TYPE_USER_MIN && len == sizeof PROBE - 1 &&
+                       memcmp(payload, PROBE, len) == 0;
     FUZZ_REQUIRE(type >= WAL_TYPE_USER_MIN);
     FUZZ_REQUIRE(payload != NULL || len == 0);
     if (len > 0) /* touch every byte: ASan checks that the payload is all readable */
@@ -48,7 +59,49 @@ static void clear_dir(void)
         wal_file_name(name, i);
         snprintf(path, sizeof path, "%s/%s", g_dir, name);
         unlink(path);
+        snprintf(path, sizeof path, "%s/%s.tmp", g_dir, name);
+        unlink(path);
     }
+}
+
+/* wal_open over the image: recovery proper (see the properties above). */
+static void open_and_probe(uint64_t from_seq)
+{
+    wal_options o;
+    wal_options_init(&o);
+    o.file_size_bytes = 1u << 20;
+    o.group_max_bytes = 1u << 17;
+    o.record_max_bytes = 1u << 16;
+    o.spare_files = 1;
+    o.direct_io = false; /* TMPDIR may be a tmpfs */
+    wal *w = NULL;
+    replay_state r = {.from_seq = from_seq};
+    wal_scan_report rep;
+    seglog_error err = {0};
+    int rc = wal_open(&w, g_dir, &o, from_seq, replay, &r, &rep, &err);
+    FUZZ_REQUIRE(rc == SEGLOG_OK || rc == SEGLOG_ECORRUPT || rc == SEGLOG_EVERSION ||
+                 rc == SEGLOG_EIO);
+    if (rc != SEGLOG_OK) {
+        FUZZ_REQUIRE(err.message[0] != 0);
+        FUZZ_REQUIRE(w == NULL);
+        replay_state r2 = {.from_seq = from_seq};
+        seglog_error err2 = {0};
+        FUZZ_REQUIRE(wal_scan_dir(g_dir, from_seq, replay, &r2, &rep, &err2) == rc);
+        return;
+    }
+    FUZZ_REQUIRE(rep.replayed == r.n);
+    uint64_t seq = 0;
+    rc = wal_append_sync(w, WAL_TYPE_USER_MIN, PROBE, sizeof PROBE - 1, &seq, &err);
+    FUZZ_REQUIRE(rc == SEGLOG_OK);
+    FUZZ_REQUIRE(seq > rep.last_seq);
+    wal_close(w);
+    replay_state r3 = {.from_seq = seq};
+    seglog_error err3 = {0};
+    rc = wal_scan_dir(g_dir, seq, replay, &r3, &rep, &err3);
+    if (rc != SEGLOG_OK)
+        fprintf(stderr, "fuzz: probe seq %llu: rescan: %s\n", (unsigned long long)seq, err3.message);
+    FUZZ_REQUIRE(rc == SEGLOG_OK);
+    FUZZ_REQUIRE(r3.n == 1 && r3.last_seq == seq && r3.last_is_probe);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -112,10 +165,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         free(img);
     }
-    replay_state r = {0};
+    uint64_t from_seq = (flags & 64) ? 1u + first_no / 8u : 1u;
+    if (flags & 32) {
+        open_and_probe(from_seq);
+        return 0;
+    }
+    replay_state r = {.from_seq = from_seq};
     wal_scan_report rep;
     seglog_error err = {0};
-    int rc = wal_scan_dir(g_dir, 0, replay, &r, &rep, &err);
+    int rc = wal_scan_dir(g_dir, from_seq, replay, &r, &rep, &err);
     FUZZ_REQUIRE(rc == SEGLOG_OK || rc == SEGLOG_ECORRUPT || rc == SEGLOG_EVERSION ||
                  rc == SEGLOG_EIO);
     if (rc == SEGLOG_OK) {

@@ -64,6 +64,11 @@ b = b"".join(frame(i, i - 1, 2, 16, b"B" * 16) for i in range(4, 7))
 write("wal_recovery", "two-files", bytes([1, 0]) + a + b)
 write("wal_recovery", "fix-up", bytes([8 | 16, 3]) + recs)
 write("wal_recovery", "own-header", bytes([4, 0]) + file_header(1, 8192, 65536) + b"\0" * 4032 + recs)
+# the same through wal_open (flag 32) and an append after it; 64: replay from a later sequence
+write("wal_recovery", "open-one-file", bytes([32, 0]) + recs + frame(0, 5, 1, 1, b""))
+write("wal_recovery", "open-torn-tail", bytes([32, 0]) + torn)
+write("wal_recovery", "open-two-files", bytes([1 | 32, 0]) + a + b)
+write("wal_recovery", "open-from-later", bytes([32 | 64, 16]) + recs)
 
 # store_codec: which (0 op, 1 segment value, 2 log value), then the bytes
 def seg_value(state, base, next_lsn, sealed_at, nbytes, cf):
