@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # tests/crash/mutants.sh — the mutation check: would the crash suite catch the classic mistakes?
 #
-#   mutants.sh [--tool BUILD/tests/crash-tool] [--work DIR] [--cycles N] [--source REPO]
+#   mutants.sh [--tool BUILD/tests/crash-tool] [--work DIR] [--cycles N] [--control-cycles C]
+#              [--source REPO]
 #
 # First the control: the power-loss driver (power.sh) against the normal build (--tool, default
-# REPO/build/tests/crash-tool) for N cycles must pass, so that what the mutants fail on is their
+# REPO/build/tests/crash-tool) for C cycles (default 10) must pass, so that what the mutants fail on is their
 # mutation and not the harness or the machine ("control: passed (C cuts)"). Then it builds the
 # WAL three times broken (CMake -DSEGLOG_MUTANT=skip-fdatasync | ack-before-fsync | skip-dirfsync,
 # see the top of wal/wal.c), each in its own build directory DIR/build-<mutant>, and runs
@@ -17,12 +18,14 @@
 set -uo pipefail
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 WORK=/var/tmp/crash-mutants CYCLES=100 # skip-dirfsync needs a cut in a narrow window: up to 100
+CONTROL_CYCLES=10 # the control shows the harness passes the normal build here and now
 TOOL=""
 while [ $# -gt 0 ]; do
     case "$1" in
     --tool) TOOL="$2"; shift 2 ;;
     --work) WORK="$2"; shift 2 ;;
     --cycles) CYCLES="$2"; shift 2 ;;
+    --control-cycles) CONTROL_CYCLES="$2"; shift 2 ;;
     --source) SRC="$2"; shift 2 ;;
     *) echo "mutants.sh: unknown argument $1" >&2; exit 2 ;;
     esac
@@ -39,7 +42,7 @@ first_failure() { # verify's first "FAIL: ..." line, else power.sh's first "FAIL
     head -c 200 <<<"$f"
 }
 
-bash "$SRC/tests/crash/power.sh" --tool "$TOOL" --work "$WORK/power-control" --cycles "$CYCLES" \
+bash "$SRC/tests/crash/power.sh" --tool "$TOOL" --work "$WORK/power-control" --cycles "$CONTROL_CYCLES" \
     >"$WORK/control.power.log" 2>&1
 rc=$?
 [ $rc -eq 77 ] && { cat "$WORK/control.power.log" >&2; exit 77; }
