@@ -331,9 +331,8 @@ static const struct {
 /* The child's side: `test_storage --child NAME DIR` opens the store, runs the workload and is
  * killed right after it, before any checkpoint. A fresh process (not just a fork) because
  * RocksDB's background threads do not survive fork(). */
-/* `--child replay-ckpt DIR`: reopens (replaying the WAL), waits for the first checkpoint after
- * the replay and is killed: whatever replay wrote must be in that checkpoint's flush. */
-static int child_replay_ckpt(const char *dir)
+/* A child's store, checkpointing every 50 ms; NULL (said on stderr) if it does not open. */
+static seglog *child_open_ckpt50(const char *dir)
 {
     seglog_options o = crash_options();
     o.checkpoint_interval_ms = 50;
@@ -341,15 +340,38 @@ static int child_replay_ckpt(const char *dir)
     seglog_error err = {0};
     if (seglog_open(&s, dir, &o, &err) != SEGLOG_OK) {
         fprintf(stderr, "child open: %s\n", err.message);
-        return 2;
+        return NULL;
     }
+    return s;
+}
+
+static uint64_t checkpoint_seq(seglog *s)
+{
     seglog_stats st;
+    seglog_error err = {0};
     must(seglog_stats_get(s, &st, &err), &err);
-    uint64_t at_open = st.wal_checkpoint_seq;
-    for (int i = 0; i < 1000 && st.wal_checkpoint_seq == at_open; i++) {
+    return st.wal_checkpoint_seq;
+}
+
+/* Waits up to 10 s for the checkpoint to move past `from`; false if it did not. */
+static bool checkpoint_moves(seglog *s, uint64_t from)
+{
+    for (int i = 0; i < 1000; i++) {
+        if (checkpoint_seq(s) != from)
+            return true;
         usleep(10000);
-        must(seglog_stats_get(s, &st, &err), &err);
     }
+    return checkpoint_seq(s) != from;
+}
+
+/* `--child replay-ckpt DIR`: reopens (replaying the WAL), waits for the first checkpoint after
+ * the replay and is killed: whatever replay wrote must be in that checkpoint's flush. */
+static int child_replay_ckpt(const char *dir)
+{
+    seglog *s = child_open_ckpt50(dir);
+    if (!s)
+        return 2;
+    (void)checkpoint_moves(s, checkpoint_seq(s));
     raise(SIGKILL);
     return 6;
 }
@@ -406,27 +428,17 @@ static int child_cross(const char *step, const char *dir)
  * log 1's CF, or the records are gone (replay starts after the checkpoint). */
 static int child_failed_flush(const char *dir)
 {
-    seglog_options o = crash_options();
-    o.checkpoint_interval_ms = 50;
-    seglog *s = NULL;
-    seglog_error err = {0};
-    if (seglog_open(&s, dir, &o, &err) != SEGLOG_OK) {
-        fprintf(stderr, "child open: %s\n", err.message);
+    seglog *s = child_open_ckpt50(dir);
+    if (!s)
         return 2;
-    }
-    seglog_stats st;
-    must(seglog_stats_get(s, &st, &err), &err);
-    uint64_t at_open = st.wal_checkpoint_seq;
+    uint64_t at_open = checkpoint_seq(s);
     if (seglog_fail_checkpoint_flushes(s, 1) != SEGLOG_OK)
         return 8;
     /* one op: it is applied (log 1's CF marked) before any checkpoint can try to flush */
     seglog_buf b[5] = {{"ff-0", 4}, {"ff-1", 4}, {"ff-2", 4}, {"ff-3", 4}, {"ff-4", 4}};
+    seglog_error err = {0};
     must(seglog_log_append_batch(s, 1, b, 5, NULL, NULL, &err), &err);
-    for (int i = 0; i < 1000 && st.wal_checkpoint_seq == at_open; i++) {
-        usleep(10000);
-        must(seglog_stats_get(s, &st, &err), &err);
-    }
-    if (st.wal_checkpoint_seq == at_open) {
+    if (!checkpoint_moves(s, at_open)) {
         fprintf(stderr, "child: no checkpoint within 10 s\n");
         return 5;
     }
