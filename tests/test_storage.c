@@ -782,6 +782,21 @@ static void test_store_trim_recycles_column_families(void **state)
     seglog_close(s);
 }
 
+/* Asserts that LSN l of the log is a record holding exactly `want`. */
+static void expect_record(seglog *s, seglog_log_id log, seglog_lsn l, const char *want)
+{
+    seglog_entry e;
+    seglog_error err = {0};
+    int rc = seglog_log_read(s, log, l, 0, &e, &err);
+    if (rc != SEGLOG_OK)
+        fail_msg("log %llu LSN %llu: %s", (unsigned long long)log, (unsigned long long)l,
+                 err.message);
+    assert_int_equal(e.kind, SEGLOG_ENTRY_RECORD);
+    assert_int_equal(e.len, strlen(want));
+    assert_memory_equal(e.payload, want, strlen(want));
+    seglog_entry_fini(&e);
+}
+
 static void test_store_recycled_cf_after_replay_and_checkpoint(void **state)
 {
     fixture *f = *state;
@@ -793,14 +808,10 @@ static void test_store_recycled_cf_after_replay_and_checkpoint(void **state)
     seglog_error err = {0};
     assert_int_equal(seglog_open(&s, f->dir, &o, &err), SEGLOG_OK);
     for (seglog_lsn l = 1; l <= 3; l++) {
-        seglog_entry e;
-        assert_int_equal(seglog_log_read(s, 2, l, 0, &e, &err), SEGLOG_OK);
         char want[8];
         snprintf(want, sizeof want, "two-%d", (int)l - 1);
-        assert_int_equal(e.kind, SEGLOG_ENTRY_RECORD);
-        assert_int_equal(e.len, 5);
-        assert_memory_equal(e.payload, want, 5);
-        seglog_entry_fini(&e);
+        expect_record(s, 2, l, want);
+        seglog_entry e;
         assert_int_equal(seglog_log_read(s, 1, l, 0, &e, &err), SEGLOG_OK);
         assert_int_equal(e.kind, SEGLOG_ENTRY_TRIM_GAP);
         seglog_entry_fini(&e);
@@ -826,16 +837,9 @@ static void test_store_failed_flush_keeps_marks(void **state)
     s = NULL;
     assert_int_equal(seglog_open(&s, f->dir, &o, &err), SEGLOG_OK);
     for (seglog_lsn l = 1; l <= 5; l++) {
-        seglog_entry e;
-        int rc = seglog_log_read(s, 1, l, 0, &e, &err);
-        if (rc != SEGLOG_OK)
-            fail_msg("LSN %llu of log 1 after the crash: %s", (unsigned long long)l, err.message);
         char want[8];
         snprintf(want, sizeof want, "ff-%d", (int)l - 1);
-        assert_int_equal(e.kind, SEGLOG_ENTRY_RECORD);
-        assert_int_equal(e.len, 4);
-        assert_memory_equal(e.payload, want, 4);
-        seglog_entry_fini(&e);
+        expect_record(s, 1, l, want);
     }
     seglog_close(s);
 }
