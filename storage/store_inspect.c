@@ -1068,8 +1068,13 @@ static void check_chain(checker *c, const store_inspect_log *lg)
                         s->base, p->seg_id, pend);
         }
         if (s->state == STORE_SEG_TRIMMED) {
-            if (live_seen)
-                problem(c, "trim-order", where, "trimmed, but an earlier segment is not");
+            /* a trim drops every sealed segment that holds no LSN, wherever it is (loglet's
+             * trim: nothing in it is above the trim point); only those may follow a live one */
+            bool empty = i + 1 < lg->n_segs && lg->segs[i + 1].seg.base == s->base;
+            if (live_seen && !empty)
+                problem(c, "trim-order", where,
+                        "trimmed, holding LSNs from %" PRIu64 ", but an earlier segment is not",
+                        s->base);
             continue;
         }
         live_seen = true;

@@ -931,6 +931,34 @@ static void test_dump_trim_whole_segments(void **state)
     }
 }
 
+/* Log 31: segment 1 holds LSN 1..3, segment 2 none (sealed+extended again at once), segment 3
+ * LSN 4; a trim to 1 drops the empty segment 2 but keeps segment 1 (LSN 2..3 are above it). */
+static void wl_empty_middle(seglog *s)
+{
+    seglog_error err = {0};
+    must(seglog_log_create(s, 31, &err), &err);
+    append(s, 31, "a");
+    append(s, 31, "b");
+    append(s, 31, "c");
+    must(seglog_log_seal_and_extend(s, 31, 0, NULL, &err), &err);
+    must(seglog_log_seal_and_extend(s, 31, 0, NULL, &err), &err);
+    append(s, 31, "d");
+    must(seglog_log_trim(s, 31, 1, NULL, &err), &err);
+}
+
+/* An empty segment that a trim dropped after a live one is a normal chain for check (the long
+ * crash run found check calling it a trim-order problem); a non-empty one would not be. */
+static void test_dump_trimmed_empty_segment(void **state)
+{
+    fixture *f = *state;
+    build_closed(f->store, wl_empty_middle);
+    assert_int_equal(dump(f, "logs '%s' --log 31", f->store), 0);
+    expect_text(f, "log 31: chain version 4, tail open at 5 (segment 3), trim point 1\n");
+    expect_text(f, "  segment 2  base 4  trimmed");
+    expect_text(f, "  segment 1  base 1  sealed at 4");
+    assert_int_equal(dump(f, "check '%s'", f->store), 0);
+}
+
 static void wl_sealed(seglog *s)
 {
     seglog_error err = {0};
@@ -1074,6 +1102,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_dump_orphan_cf, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dump_check_finds_damage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dump_trim_whole_segments, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dump_trimmed_empty_segment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dump_sealed_without_successor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dump_read_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dump_while_open, setup, teardown),
