@@ -947,7 +947,7 @@ static void wl_empty_middle(seglog *s)
 }
 
 /* An empty segment that a trim dropped after a live one is a normal chain for check (the long
- * crash run found check calling it a trim-order problem)). A trimmed segment
+ * crash run found check calling it a trim-order problem). A trimmed segment
  * that held LSNs after a live one is still reported: storage/store_inspect.c, check_chain. */
 static void test_dump_trimmed_empty_segment(void **state)
 {
