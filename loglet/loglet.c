@@ -1193,7 +1193,6 @@ static void *park_main(void *arg)
     pthread_setname_np(pthread_self(), "seglog-park");
     seglog *s = arg;
     pthread_mutex_lock(&s->park_mu);
-    uint64_t seen = s->park_epoch;
     for (;;) {
         bool stop = s->park_stop;
         uint64_t now = mono_ms();
@@ -1201,10 +1200,10 @@ static void *park_main(void *arg)
         parked *ready = NULL, *keep = NULL;
         for (parked *p = s->parked_head, *nx; p; p = nx) {
             nx = p->next;
-            /* p->epoch: a chain change between its try and its parking (the try saw the
-             * sealed tail, the change's wake-up came before the park) */
-            if (stop || p->deadline_ms <= now || s->park_epoch != seen ||
-                p->epoch != s->park_epoch) {
+            /* p->epoch is the epoch before its last try: any chain change since (also one
+             * between the try and its parking) makes it ready. Entries tried after the last
+             * change stay in the list, where describe sees them (a retry takes them out). */
+            if (stop || p->deadline_ms <= now || p->epoch != s->park_epoch) {
                 p->next = ready;
                 ready = p;
             } else {
@@ -1215,7 +1214,6 @@ static void *park_main(void *arg)
             }
         }
         s->parked_head = keep;
-        seen = s->park_epoch;
         if (!ready) {
             if (stop)
                 break;
