@@ -30,6 +30,7 @@ int seglog_fail_checkpoint_flushes(seglog *s, unsigned n);
 #define STORE_KILL_AFTER_BATCH "store-after-batch"           /* op applied, checkpoint not moved */
 #define STORE_KILL_BEFORE_CHECKPOINT "store-before-checkpoint" /* flushed, checkpoint not moved */
 #define STORE_KILL_IN_REPLAY "store-in-replay"               /* open: a replayed batch written */
+#define LOGLET_KILL_CHAIN_WAIT_ROOM "loglet-chain-wait-room"  /* a chain op waits for WAL room */
 
 /* wal_kill_point_reset() (wal.h) re-reads SEGLOG_KILL_POINT / SEGLOG_KILL_AFTER in a forked child. */
 
