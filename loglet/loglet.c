@@ -149,6 +149,7 @@ struct seglog {
     atomic_int active;        /* calls in progress */
     atomic_uint_fast64_t appends;
     atomic_uint_fast64_t waiting;
+    atomic_uint_fast64_t chain_waiting_room; /* chain ops waiting for WAL room, now */
     pthread_mutex_t close_mu;
     bool shut;
 
@@ -2106,6 +2107,7 @@ int seglog_stats_get(seglog *s, seglog_stats *out, seglog_error *err)
     out->wal_fsyncs = ss.wal.fsyncs_submitted;
     out->wal_checkpoint_seq = ss.checkpoint_seq;
     out->waiting_appenders = atomic_load(&s->waiting);
+    out->chain_ops_waiting_room = atomic_load(&s->chain_waiting_room);
     out->poisoned = ss.wal.poisoned;
     leave(s);
     return SEGLOG_OK;

@@ -313,6 +313,8 @@ typedef struct seglog_stats {
     uint64_t wal_fsyncs;
     uint64_t wal_checkpoint_seq;
     uint64_t waiting_appenders; /* across all logs, now */
+    uint64_t chain_ops_waiting_room; /* seals, extends, trims and creates waiting, now, for room in
+                                      * the WAL queue (their log is marked reconfiguring) */
     int poisoned;               /* a write failed: writes are refused until reopen */
 } seglog_stats;
 
