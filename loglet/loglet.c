@@ -63,7 +63,6 @@
                                           * can take seconds when RocksDB is busy (sanitizer builds) */
 #define LOGLET_SPACE_WAIT_MS 10000u     /* longest wait for room in the WAL queue */
 #define LOGLET_BATCH_MAX 65536u         /* records in one batch append */
-#define LOGLET_APPLY_WAIT_MS 30000u     /* longest wait of a read for a durable record to be applied */
 #define LOGLET_LOGS_MAX (1u << 20)
 
 #define SEGLOG_ASSERT(c)                                                                           \
@@ -84,9 +83,12 @@ typedef struct lseg {
     uint8_t state;      /* store_seg_state */
 } lseg;
 
-/* An appender waiting for reconfiguration; lives on its stack, linked into the log. */
+/* A call waiting on the log, listed by describe: an appender waiting for reconfiguration, a chain
+ * change waiting for an earlier one, or a chain change waiting for room in the WAL queue. Lives
+ * on the waiting call's stack, linked into the log under mu. */
 typedef struct waiter {
     struct waiter *next;
+    const char *what;       /* static: seglog_waiter_info.what */
     uint64_t segment_id;
     uint64_t sealed_at;
     uint64_t since_us;
@@ -107,7 +109,7 @@ typedef struct log {
     size_t n_segs, cap_segs;
     uint64_t next_lsn;        /* sequenced tail */
     uint64_t seq_bytes;       /* sequenced bytes of the tail segment */
-    bool reconfig;            /* a chain op is in flight */
+    bool reconfig;            /* a chain op is in flight, or waiting for room to enter the WAL */
     bool sealing;             /* a seal or seal+extend is in flight: appends may not land */
     waiter *waiters;
     uint32_t n_waiters;
@@ -127,6 +129,9 @@ typedef struct log {
      * records from them instead of waiting for the apply thread (see read_at). */
     struct pend_ref *pend;
     size_t pend_cap, pend_head, pend_len;
+    size_t pend_inflight;     /* appends submitted, not yet completed: pend_cap holds room for
+                               * each (reserved before the submit), so pend_push never fails */
+    int apply_status;         /* the first failure the apply thread reported (0: none) */
 } log_t;
 
 typedef struct pend_ref {
@@ -233,6 +238,18 @@ static bool past(const struct timespec *d)
     return now.tv_sec > d->tv_sec || (now.tv_sec == d->tv_sec && now.tv_nsec >= d->tv_nsec);
 }
 
+/* Milliseconds left until d, rounded up (0: past). */
+static uint32_t ms_until(const struct timespec *d)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t ns = (int64_t)(d->tv_sec - now.tv_sec) * 1000000000 + (d->tv_nsec - now.tv_nsec);
+    if (ns <= 0)
+        return 0;
+    int64_t ms = (ns + 999999) / 1000000;
+    return ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+}
+
 static void cond_init_mono(pthread_cond_t *cv)
 {
     pthread_condattr_t ca;
@@ -316,18 +333,28 @@ static void publish_chain(log_t *lg)
                           .segment_id = t->id};
 }
 
+/* Makes room for n more segments in the chain (mu held). */
+static int seg_reserve(log_t *lg, size_t n)
+{
+    if (lg->n_segs + n <= lg->cap_segs)
+        return SEGLOG_OK;
+    size_t cap = lg->cap_segs ? 2 * lg->cap_segs : 8;
+    while (cap < lg->n_segs + n)
+        cap *= 2;
+    lseg *bigger = realloc(lg->segs, cap * sizeof *bigger);
+    if (!bigger)
+        return SEGLOG_ENOMEM;
+    lg->segs = bigger;
+    lg->cap_segs = cap;
+    return SEGLOG_OK;
+}
+
 static int seg_push(log_t *lg, const lseg *seg)
 {
-    if (lg->n_segs == lg->cap_segs) {
-        size_t cap = lg->cap_segs ? 2 * lg->cap_segs : 8;
-        lseg *bigger = realloc(lg->segs, cap * sizeof *bigger);
-        if (!bigger)
-            return SEGLOG_ENOMEM;
-        lg->segs = bigger;
-        lg->cap_segs = cap;
-    }
-    lg->segs[lg->n_segs++] = *seg;
-    return SEGLOG_OK;
+    int rc = seg_reserve(lg, 1);
+    if (rc == SEGLOG_OK)
+        lg->segs[lg->n_segs++] = *seg;
+    return rc;
 }
 
 static store_seg to_store(const log_t *lg, const lseg *g)
@@ -379,19 +406,32 @@ static void log_free(log_t *lg)
     free(lg);
 }
 
-static int log_insert(seglog *s, log_t *lg)
+/* Makes room for one more log in the table. */
+static int log_reserve(seglog *s)
 {
+    int rc = SEGLOG_OK;
     pthread_rwlock_wrlock(&s->logs_lock);
     if (s->n_logs == s->cap_logs) {
         size_t cap = s->cap_logs ? 2 * s->cap_logs : 16;
         log_t **bigger = realloc(s->logs, cap * sizeof *bigger);
-        if (!bigger) {
-            pthread_rwlock_unlock(&s->logs_lock);
-            return SEGLOG_ENOMEM;
+        if (bigger) {
+            s->logs = bigger;
+            s->cap_logs = cap;
+        } else {
+            rc = SEGLOG_ENOMEM;
         }
-        s->logs = bigger;
-        s->cap_logs = cap;
     }
+    pthread_rwlock_unlock(&s->logs_lock);
+    return rc;
+}
+
+static int log_insert(seglog *s, log_t *lg)
+{
+    int rc = log_reserve(s);
+    if (rc != SEGLOG_OK)
+        return rc;
+    pthread_rwlock_wrlock(&s->logs_lock);
+    SEGLOG_ASSERT(s->n_logs < s->cap_logs);
     size_t at = s->n_logs;
     while (at > 0 && s->logs[at - 1]->id > lg->id)
         at--;
@@ -420,6 +460,41 @@ static void op_failed(seglog *s, int rc, seglog_error *err, const char *fmt, ...
     if (os_errno == 0)
         snprintf(why, sizeof why, "%s", seglog_strerror(rc));
     set_err(err, rc, os_errno, "loglet: %s failed: %.180s", what, why);
+}
+
+static void waiter_link(log_t *lg, waiter *w)
+{
+    w->next = lg->waiters;
+    lg->waiters = w;
+    lg->n_waiters++;
+}
+
+static void waiter_unlink(log_t *lg, waiter *w)
+{
+    for (waiter **p = &lg->waiters; *p; p = &(*p)->next) {
+        if (*p == w) {
+            *p = w->next;
+            lg->n_waiters--;
+            return;
+        }
+    }
+}
+
+/* Waits (mu held, dropped meanwhile) for room for `bytes` in the WAL queue until deadline d:
+ * SEGLOG_OK to try again, else SEGLOG_EFULL (or the store's failure). */
+static int wait_room(seglog *s, log_t *lg, uint32_t bytes, const struct timespec *d,
+                     seglog_error *err)
+{
+    uint32_t left = ms_until(d);
+    if (left == 0)
+        return set_err(err, SEGLOG_EFULL, 0,
+                       "loglet: log %" PRIu64 ": the WAL queue had no room for %u bytes within "
+                       "the allowed wait; the disk is slower than the producers",
+                       lg->id, bytes);
+    pthread_mutex_unlock(&lg->mu);
+    int rc = store_wait_space(s->st, bytes, left, err);
+    pthread_mutex_lock(&lg->mu);
+    return rc;
 }
 
 /* ---- completions ------------------------------------------------------------------------------- */
@@ -468,15 +543,19 @@ typedef struct append_ctx {
     bool heap;
 } append_ctx;
 
-/* Remembers a durable append's records until they are applied (tmu held). On ENOMEM readers
- * simply wait for the apply thread. */
-static void pend_push(log_t *lg, uint64_t first, uint64_t n, const store_pending *p)
+/* Reserves room in the ring for one more append before it is submitted (tmu held), so that its
+ * completion can always remember its records: a durable record is then readable from the moment
+ * it is acknowledged until it is in RocksDB, whatever memory does meanwhile. */
+static int pend_reserve(log_t *lg)
 {
-    if (lg->pend_len == lg->pend_cap) {
+    size_t need = lg->pend_len + lg->pend_inflight + 1;
+    if (need > lg->pend_cap) {
         size_t cap = lg->pend_cap ? 2 * lg->pend_cap : 64;
+        while (cap < need)
+            cap *= 2;
         pend_ref *r = malloc(cap * sizeof *r);
         if (!r)
-            return;
+            return SEGLOG_ENOMEM;
         for (size_t i = 0; i < lg->pend_len; i++)
             r[i] = lg->pend[(lg->pend_head + i) % lg->pend_cap];
         free(lg->pend);
@@ -484,6 +563,14 @@ static void pend_push(log_t *lg, uint64_t first, uint64_t n, const store_pending
         lg->pend_cap = cap;
         lg->pend_head = 0;
     }
+    lg->pend_inflight++;
+    return SEGLOG_OK;
+}
+
+/* Remembers a durable append's records until they are applied (tmu held; room was reserved). */
+static void pend_push(log_t *lg, uint64_t first, uint64_t n, const store_pending *p)
+{
+    SEGLOG_ASSERT(lg->pend_len < lg->pend_cap);
     lg->pend[(lg->pend_head + lg->pend_len) % lg->pend_cap] =
         (pend_ref){.first = first, .n = n, .p = p};
     lg->pend_len++;
@@ -523,20 +610,23 @@ static void append_done(void *ctx, int status, uint64_t seq, const store_pending
     (void)seq;
     append_ctx *a = ctx;
     log_t *lg = a->lg;
+    /* Only tmu: appends land in the tail segment, and a chain change completes after every
+     * append sequenced before it (WAL order), so these are the tail segment's counters. */
+    pthread_mutex_lock(&lg->tmu);
+    SEGLOG_ASSERT(lg->pend_inflight > 0);
+    lg->pend_inflight--;
     if (status == SEGLOG_OK) {
-        /* Only tmu: appends land in the tail segment, and a chain change completes after every
-         * append sequenced before it (WAL order), so these are the tail segment's counters. */
-        pthread_mutex_lock(&lg->tmu);
         SEGLOG_ASSERT(a->first == lg->durable_tail); /* WAL order is LSN order within a log */
+        SEGLOG_ASSERT(pend != NULL);
         lg->durable_tail = a->first + a->n;
-        if (pend)
-            pend_push(lg, a->first, a->n, pend);
+        pend_push(lg, a->first, a->n, pend);
         lg->tail_next = a->first + a->n;
         lg->tail_bytes += a->bytes;
         changed(lg);
-        pthread_mutex_unlock(&lg->tmu);
-        atomic_fetch_add(&a->s->appends, a->n);
     }
+    pthread_mutex_unlock(&lg->tmu);
+    if (status == SEGLOG_OK)
+        atomic_fetch_add(&a->s->appends, a->n);
     if (a->sync) {
         complete(a->sync, status); /* a lives on the caller's stack: not touched after this */
         return;
@@ -563,6 +653,8 @@ static void on_applied(void *ctx, const store_op *op, int status)
     pend_pop(lg, op->first_lsn + op->n); /* the store frees the op after this returns */
     if (status == SEGLOG_OK && op->first_lsn + op->n > lg->applied_tail)
         lg->applied_tail = op->first_lsn + op->n;
+    if (status != SEGLOG_OK && lg->apply_status == 0)
+        lg->apply_status = status; /* readers of what it held fail at once (read_at) */
     pthread_cond_broadcast(&lg->tcv);
     pthread_mutex_unlock(&lg->tmu);
 }
@@ -606,8 +698,8 @@ static void chain_done(void *ctx, int status, uint64_t seq, const store_pending 
         case STORE_OP_EXTEND: {
             lseg g = {.id = op->seg.seg_id, .base = op->seg.base, .next = op->seg.base,
                       .cf_no = op->seg.cf_no, .state = STORE_SEG_OPEN};
-            if (seg_push(lg, &g) != SEGLOG_OK)
-                status = SEGLOG_ENOMEM;
+            SEGLOG_ASSERT(lg->n_segs < lg->cap_segs); /* reserved by run_chain_op */
+            seg_push(lg, &g);
             lg->seq_bytes = 0;
             lg->tail_next = op->seg.base;
             lg->tail_bytes = 0;
@@ -621,8 +713,8 @@ static void chain_done(void *ctx, int status, uint64_t seq, const store_pending 
             t->bytes = lg->tail_bytes;
             lseg g = {.id = op->seg2.seg_id, .base = op->seg2.base, .next = op->seg2.base,
                       .cf_no = op->seg2.cf_no, .state = STORE_SEG_OPEN};
-            if (seg_push(lg, &g) != SEGLOG_OK)
-                status = SEGLOG_ENOMEM;
+            SEGLOG_ASSERT(lg->n_segs < lg->cap_segs); /* reserved by run_chain_op */
+            seg_push(lg, &g);
             lg->seq_bytes = 0;
             lg->tail_next = op->seg2.base;
             lg->tail_bytes = 0;
@@ -651,35 +743,85 @@ static void chain_done(void *ctx, int status, uint64_t seq, const store_pending 
     complete(&c->done, status);
 }
 
-/* Enqueues op for lg (whose mu the caller holds). On a full WAL queue, drops the mutex, waits for
- * room and returns SEGLOG_EFULL so that the caller sequences again. */
-static int submit_locked(seglog *s, log_t *lg, const store_op *op, store_done_fn done, void *ctx,
-                         seglog_error *err)
+/* A waiter entry for describe, naming the log's tail segment now (mu held). */
+static waiter waiter_here(const log_t *lg, const char *what, uint32_t timeout_ms)
 {
-    int rc = store_submit(s->st, op, done, ctx, err);
-    if (rc != SEGLOG_EFULL)
-        return rc;
-    uint32_t size = store_op_encoded_size(op);
-    pthread_mutex_unlock(&lg->mu);
-    int wrc = store_wait_space(s->st, size, LOGLET_SPACE_WAIT_MS, err);
-    pthread_mutex_lock(&lg->mu);
-    return wrc == SEGLOG_OK ? SEGLOG_EFULL : wrc;
+    const lseg *t = &lg->segs[lg->n_segs - 1];
+    return (waiter){.what = what,
+                    .segment_id = t->id,
+                    .sealed_at = t->state == STORE_SEG_SEALED ? t->sealed_at : lg->next_lsn,
+                    .since_us = wall_us(),
+                    .since_mono_ms = mono_ms(),
+                    .timeout_ms = timeout_ms};
 }
 
-/* Waits (mu held) until no chain op is in flight, up to LOGLET_RECONFIG_WAIT_MS. */
+/* Enqueues the chain op c->op of lg (mu held; the op was built under it and is still exact).
+ * The log is marked reconfiguring (and, for a seal or an extension, sealing) *before* the first
+ * try: if the WAL queue is full the mutex is dropped while the op waits for room, and in that
+ * window no other chain op may change the chain and no append may land in the tail segment, or
+ * the op would describe a log that no longer is (a seal point behind acknowledged appends, two
+ * seal+extends of one expected version, one segment dropped twice by two trims). Appends that
+ * do not land in the tail (a trim) go on meanwhile: the trim's op does not depend on them.
+ * The wait for room is bounded by LOGLET_SPACE_WAIT_MS in all and listed by describe. On
+ * failure the marks are taken back and every waiter woken. */
+static int submit_chain_op(seglog *s, log_t *lg, chain_ctx *c, bool sealing, seglog_error *err)
+{
+    SEGLOG_ASSERT(!lg->reconfig);
+    lg->reconfig = true;
+    lg->sealing = sealing;
+    struct timespec d = deadline_in(LOGLET_SPACE_WAIT_MS);
+    int rc;
+    for (;;) {
+        if (atomic_load(&s->closing)) {
+            rc = set_err(err, SEGLOG_ESHUTDOWN, 0, "loglet: the store is shut down");
+            break;
+        }
+        rc = store_submit(s->st, &c->op, chain_done, c, err);
+        if (rc != SEGLOG_EFULL)
+            break;
+        waiter w = waiter_here(lg, "room in the WAL queue (chain change)", LOGLET_SPACE_WAIT_MS);
+        waiter_link(lg, &w);
+        atomic_fetch_add(&s->chain_waiting_room, 1);
+        wal_kill_point(LOGLET_KILL_CHAIN_WAIT_ROOM);
+        rc = wait_room(s, lg, store_op_encoded_size(&c->op), &d, err);
+        atomic_fetch_sub(&s->chain_waiting_room, 1);
+        waiter_unlink(lg, &w);
+        if (rc != SEGLOG_OK)
+            break;
+    }
+    if (rc != SEGLOG_OK) {
+        lg->reconfig = false;
+        lg->sealing = false;
+        pthread_cond_broadcast(&lg->cv);
+    }
+    return rc;
+}
+
+/* Waits (mu held) until no chain op is in flight, up to LOGLET_RECONFIG_WAIT_MS; listed by
+ * describe while it waits. */
 static int wait_reconfig(seglog *s, log_t *lg, seglog_error *err)
 {
+    if (!lg->reconfig)
+        return SEGLOG_OK;
     struct timespec d = deadline_in(LOGLET_RECONFIG_WAIT_MS);
+    waiter w = waiter_here(lg, "an earlier chain change", LOGLET_RECONFIG_WAIT_MS);
+    waiter_link(lg, &w);
+    int rc = SEGLOG_OK;
     while (lg->reconfig) {
-        if (atomic_load(&s->closing))
-            return set_err(err, SEGLOG_ESHUTDOWN, 0, "loglet: the store is shut down");
-        if (pthread_cond_timedwait(&lg->cv, &lg->mu, &d) == ETIMEDOUT && lg->reconfig)
-            return set_err(err, SEGLOG_ETIMEDOUT, 0,
-                           "loglet: log %" PRIu64 ": an earlier chain change did not finish "
-                           "within %u ms",
-                           lg->id, LOGLET_RECONFIG_WAIT_MS);
+        if (atomic_load(&s->closing)) {
+            rc = set_err(err, SEGLOG_ESHUTDOWN, 0, "loglet: the store is shut down");
+            break;
+        }
+        if (pthread_cond_timedwait(&lg->cv, &lg->mu, &d) == ETIMEDOUT && lg->reconfig) {
+            rc = set_err(err, SEGLOG_ETIMEDOUT, 0,
+                         "loglet: log %" PRIu64 ": an earlier chain change did not finish "
+                         "within %u ms",
+                         lg->id, LOGLET_RECONFIG_WAIT_MS);
+            break;
+        }
     }
-    return SEGLOG_OK;
+    waiter_unlink(lg, &w);
+    return rc;
 }
 
 /* ---- open / close ------------------------------------------------------------------------------ */
@@ -884,25 +1026,38 @@ int seglog_log_create(seglog *s, seglog_log_id id, seglog_error *err)
     lg->version = 1;
     lseg first = {.id = atomic_fetch_add(&s->next_seg_id, 1), .base = SEGLOG_LSN_OLDEST,
                   .next = SEGLOG_LSN_OLDEST, .cf_no = cf_no, .state = STORE_SEG_OPEN};
-    seg_push(lg, &first);
+    if (seg_push(lg, &first) != SEGLOG_OK) {
+        pthread_mutex_unlock(&s->create_mu);
+        store_cf_return(s->st, cf_no);
+        log_free(lg);
+        leave(s);
+        return set_err(err, SEGLOG_ENOMEM, ENOMEM, "loglet: out of memory");
+    }
     lg->next_lsn = lg->durable_tail = lg->applied_tail = lg->tail_next = SEGLOG_LSN_OLDEST;
     publish_chain(lg);
     store_op op = {.type = STORE_OP_CREATE_LOG, .log = log_meta(lg, 1, 0), .seg = to_store(lg, &first)};
     chain_ctx c = {.s = s, .lg = lg, .op = op, .done = {.mu = PTHREAD_MUTEX_INITIALIZER,
                                                          .cv = PTHREAD_COND_INITIALIZER}};
-    /* The log is not visible until its creation is durable: nothing else can touch it. */
-    pthread_mutex_lock(&lg->mu);
-    lg->reconfig = true;
-    do {
-        rc = submit_locked(s, lg, &op, chain_done, &c, err);
-    } while (rc == SEGLOG_EFULL);
-    pthread_mutex_unlock(&lg->mu);
+    /* The log is not visible until its creation is durable: nothing else can touch it. Room in
+     * the table is made first, so that a durable creation always becomes visible. */
+    bool submitted = false;
+    rc = log_reserve(s);
+    if (rc != SEGLOG_OK) {
+        rc = set_err(err, rc, ENOMEM, "loglet: out of memory");
+    } else {
+        pthread_mutex_lock(&lg->mu);
+        rc = submit_chain_op(s, lg, &c, false, err);
+        pthread_mutex_unlock(&lg->mu);
+        submitted = rc == SEGLOG_OK;
+    }
     if (rc == SEGLOG_OK)
         rc = await(&c.done);
     if (rc == SEGLOG_OK)
-        rc = log_insert(s, lg);
+        rc = log_insert(s, lg); /* cannot fail: room was reserved */
     pthread_mutex_unlock(&s->create_mu);
     if (rc != SEGLOG_OK) {
+        if (!submitted)
+            store_cf_return(s->st, cf_no); /* never referenced by the WAL */
         log_free(lg);
         if (err && err->code != rc)
             set_err(err, rc, 0, "loglet: creating log %" PRIu64 " failed: %s", id,
@@ -984,42 +1139,45 @@ static int sequence_append(seglog *s, log_t *lg, const seglog_buf *recs, size_t 
                    .recs = recs};
     op.seg.next_lsn = a->first + n;
     op.seg.bytes = lg->seq_bytes + bytes;
-    int rc = store_submit(s->st, &op, append_done, a, err);
+    pthread_mutex_lock(&lg->tmu);
+    int rc = pend_reserve(lg);
+    pthread_mutex_unlock(&lg->tmu);
+    if (rc != SEGLOG_OK)
+        return set_err(err, rc, ENOMEM, "loglet: out of memory");
+    rc = store_submit(s->st, &op, append_done, a, err);
     if (rc == SEGLOG_OK) {
         lg->next_lsn += n;
         lg->seq_bytes += bytes;
+    } else {
+        pthread_mutex_lock(&lg->tmu);
+        lg->pend_inflight--; /* never submitted: its completion will not come */
+        pthread_mutex_unlock(&lg->tmu);
     }
     return rc;
 }
 
-static void waiter_link(log_t *lg, waiter *w)
+
+/* How long an append may wait for room in the WAL queue, all tries together: the caller's
+ * timeout with SEGLOG_APPEND_WAIT (when it gives one), else LOGLET_SPACE_WAIT_MS. */
+static uint32_t append_room_ms(const seglog_append_opts *opts)
 {
-    w->next = lg->waiters;
-    lg->waiters = w;
-    lg->n_waiters++;
+    if (opts && opts->policy == SEGLOG_APPEND_WAIT && opts->timeout_ms > 0)
+        return opts->timeout_ms;
+    return LOGLET_SPACE_WAIT_MS;
 }
 
-static void waiter_unlink(log_t *lg, waiter *w)
-{
-    for (waiter **p = &lg->waiters; *p; p = &(*p)->next) {
-        if (*p == w) {
-            *p = w->next;
-            lg->n_waiters--;
-            return;
-        }
-    }
-}
 
-/* The synchronous and asynchronous append path up to the submission. With a NULL `parked_out`
- * the caller waits; otherwise a sealed log with the WAIT policy yields SEGLOG_ESEALED and the
- * caller parks the append. */
+/* The synchronous and asynchronous append path up to the submission. With may_wait the caller
+ * waits for reconfiguration (WAIT policy); otherwise a sealed log yields SEGLOG_ESEALED and the
+ * caller parks the append. Room in the WAL queue is waited for up to room_ms in all. */
 static int append_common(seglog *s, log_t *lg, const seglog_buf *recs, size_t n, uint64_t bytes,
                          const seglog_append_opts *opts, append_ctx *a, bool may_wait,
-                         seglog_error *err)
+                         uint32_t room_ms, seglog_error *err)
 {
     bool wait = opts && opts->policy == SEGLOG_APPEND_WAIT;
     uint32_t timeout_ms = opts ? opts->timeout_ms : 0;
     struct timespec d = deadline_in(timeout_ms);
+    struct timespec room_d = deadline_in(room_ms);
     waiter w = {0};
     bool linked = false;
     int rc;
@@ -1033,9 +1191,7 @@ static int append_common(seglog *s, log_t *lg, const seglog_buf *recs, size_t n,
             rc = sequence_append(s, lg, recs, n, bytes, a, err);
             if (rc == SEGLOG_EFULL) {
                 uint32_t size = (uint32_t)(bytes + 256u + 4u * n);
-                pthread_mutex_unlock(&lg->mu);
-                rc = store_wait_space(s->st, size, LOGLET_SPACE_WAIT_MS, err);
-                pthread_mutex_lock(&lg->mu);
+                rc = wait_room(s, lg, size, &room_d, err);
                 if (rc == SEGLOG_OK)
                     continue;
             }
@@ -1047,7 +1203,8 @@ static int append_common(seglog *s, log_t *lg, const seglog_buf *recs, size_t n,
         }
         if (!linked) {
             const lseg *t = tail_seg(lg);
-            w = (waiter){.segment_id = t->id,
+            w = (waiter){.what = "reconfiguration",
+                         .segment_id = t->id,
                          .sealed_at = t->state == STORE_SEG_SEALED ? t->sealed_at : lg->next_lsn,
                          .since_us = wall_us(),
                          .since_mono_ms = mono_ms(),
@@ -1085,7 +1242,7 @@ int seglog_log_append_batch(seglog *s, seglog_log_id log, const seglog_buf *recs
     if (rc == SEGLOG_OK) {
         completion c = COMPLETION_INIT;
         append_ctx a = {.s = s, .lg = lg, .sync = &c};
-        rc = append_common(s, lg, recs, n, bytes, opts, &a, true, err);
+        rc = append_common(s, lg, recs, n, bytes, opts, &a, true, append_room_ms(opts), err);
         if (rc == SEGLOG_OK) {
             rc = await(&c);
             if (rc != SEGLOG_OK)
@@ -1139,7 +1296,7 @@ int seglog_log_append_async(seglog *s, seglog_log_id log, const seglog_buf *recs
         uint64_t epoch = 0;
         if (opts && opts->policy == SEGLOG_APPEND_WAIT)
             epoch = park_epoch_now(s);
-        rc = append_common(s, lg, recs, n, bytes, opts, a, false, err);
+        rc = append_common(s, lg, recs, n, bytes, opts, a, false, append_room_ms(opts), err);
         if (rc == SEGLOG_OK) {
             a = NULL; /* owned by the completion now */
         } else if (rc == SEGLOG_ESEALED && opts && opts->policy == SEGLOG_APPEND_WAIT) {
@@ -1242,7 +1399,12 @@ static void *park_main(void *arg)
                     *a = (append_ctx){.s = s, .lg = p->lg, .cb = p->cb, .cb_ctx = p->ctx,
                                       .heap = true};
                     p->epoch = park_epoch_now(s);
-                    rc = append_common(s, p->lg, p->recs, p->n, bytes, NULL, a, false, &err);
+                    /* room is waited for up to the append's own deadline */
+                    uint64_t now_ms = mono_ms();
+                    uint32_t room_ms = p->deadline_ms > now_ms
+                                           ? (uint32_t)(p->deadline_ms - now_ms) : 1u;
+                    rc = append_common(s, p->lg, p->recs, p->n, bytes, NULL, a, false, room_ms,
+                                       &err);
                 } else {
                     rc = SEGLOG_ENOMEM;
                 }
@@ -1345,7 +1507,6 @@ static int read_at(seglog *s, log_t *lg, uint64_t lsn, uint32_t timeout_ms, segl
     for (int attempt = 0; attempt < 3; attempt++) {
         uint64_t cf_no = 0;
         int where;
-        struct timespec apply_deadline = deadline_in(LOGLET_APPLY_WAIT_MS);
         for (;;) {
             /* locate under both locks; wait under tmu alone, which every tail and trim change
              * takes, so no wake-up is lost between the look and the wait */
@@ -1362,17 +1523,19 @@ static int read_at(seglog *s, log_t *lg, uint64_t lsn, uint32_t timeout_ms, segl
                     out->lsn = lsn;
                     return SEGLOG_OK;
                 }
-                /* not indexed (out of memory): it is readable once applied, within ms */
-                if (pthread_cond_timedwait(&lg->tcv, &lg->tmu, &apply_deadline) == ETIMEDOUT &&
-                    past(&apply_deadline) && lsn >= lg->applied_tail) {
-                    pthread_mutex_unlock(&lg->tmu);
-                    return set_err(err, SEGLOG_EIO, 0,
-                                   "loglet: log %" PRIu64 ": durable LSN %" PRIu64
-                                   " not applied to RocksDB within %u ms",
-                                   lg->id, lsn, LOGLET_APPLY_WAIT_MS);
-                }
+                /* Every acknowledged append has its pending copy (pend_reserve) until the apply
+                 * thread reports it; reported and still not applied means RocksDB refused it. */
+                int status = lg->apply_status;
                 pthread_mutex_unlock(&lg->tmu);
-                continue;
+                char why[SEGLOG_ERROR_MESSAGE_MAX] = "";
+                if (store_failure(s->st, why, sizeof why) == 0)
+                    snprintf(why, sizeof why, "%s",
+                             seglog_strerror(status ? status : SEGLOG_ECORRUPT));
+                return set_err(err, status ? SEGLOG_EIO : SEGLOG_ECORRUPT, 0,
+                               "loglet: log %" PRIu64 ": durable LSN %" PRIu64
+                               " could not be applied to RocksDB: %.160s; reopen the store to "
+                               "replay it from the WAL",
+                               lg->id, lsn, why);
             }
             if (where != 0) {
                 pthread_mutex_unlock(&lg->tmu);
@@ -1649,15 +1812,18 @@ void seglog_tail_watch_close(seglog_tail_watch *tw)
 static int run_chain_op(seglog *s, log_t *lg, chain_ctx *c, bool sealing, bool *submitted,
                         seglog_error *err)
 {
-    int rc;
-    do {
-        rc = submit_locked(s, lg, &c->op, chain_done, c, err);
-    } while (rc == SEGLOG_EFULL);
-    if (rc == SEGLOG_OK) {
-        lg->reconfig = true;
-        lg->sealing = sealing;
-    }
+    int rc = SEGLOG_OK;
+    /* the chain grows when this op is applied: room for it now, so that applying it in memory
+     * (chain_done, after it is durable) cannot fail */
+    if (c->op.type == STORE_OP_EXTEND || c->op.type == STORE_OP_SEAL_EXTEND)
+        rc = seg_reserve(lg, 1);
+    if (rc != SEGLOG_OK)
+        rc = set_err(err, rc, ENOMEM, "loglet: out of memory");
+    else
+        rc = submit_chain_op(s, lg, c, sealing, err);
     pthread_mutex_unlock(&lg->mu);
+    if (rc != SEGLOG_OK)
+        wake_parked(s); /* appends parked while it was marked sealing try again */
     if (submitted)
         *submitted = rc == SEGLOG_OK;
     if (rc != SEGLOG_OK)
@@ -1928,7 +2094,7 @@ int seglog_log_describe(seglog *s, seglog_log_id log, seglog_log_info **out, seg
     uint64_t now = mono_ms();
     size_t k = 0;
     for (const waiter *w = lg->waiters; w; w = w->next, k++)
-        ws[k] = (seglog_waiter_info){.what = "reconfiguration",
+        ws[k] = (seglog_waiter_info){.what = w->what,
                                      .segment_id = w->segment_id,
                                      .sealed_at = w->sealed_at,
                                      .since_us = w->since_us,

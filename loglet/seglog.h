@@ -130,7 +130,9 @@ typedef enum seglog_append_policy {
 
 typedef struct seglog_append_opts {
     seglog_append_policy policy;
-    uint32_t timeout_ms; /* with SEGLOG_APPEND_WAIT: the longest wait for reconfiguration */
+    uint32_t timeout_ms; /* with SEGLOG_APPEND_WAIT: the longest wait for reconfiguration, and
+                          * (when nonzero) for room in the write-ahead log's queue; without it
+                          * (or 0) room is waited for up to 10 s. Then SEGLOG_EFULL. */
 } seglog_append_opts;
 
 typedef struct seglog_buf {
@@ -185,7 +187,9 @@ SEGLOG_API void seglog_entry_fini(seglog_entry *e);
 
 /* Reads one LSN. Only durable records are visible. A trimmed LSN yields a TRIM_GAP up to the trim
  * point. An LSN at or past the tail waits up to timeout_ms (0: not at all) and then fails with
- * SEGLOG_ENOTFOUND ("nothing yet", timeout 0) or SEGLOG_ETIMEDOUT. */
+ * SEGLOG_ENOTFOUND ("nothing yet", timeout 0) or SEGLOG_ETIMEDOUT. An acknowledged record is
+ * readable at once, before it reaches RocksDB; if writing it there failed (the store is then
+ * poisoned), the read fails at once with SEGLOG_EIO until the store is reopened. */
 SEGLOG_API int seglog_log_read(seglog *s, seglog_log_id log, seglog_lsn lsn, uint32_t timeout_ms,
                                seglog_entry *out, seglog_error *err);
 
@@ -230,6 +234,14 @@ SEGLOG_API void seglog_tail_watch_close(seglog_tail_watch *tw);
 
 /* ---- reconfiguration ------------------------------------------------------------------------- */
 
+/* Chain changes (seal, extend, seal+extend, trim) of one log run one at a time: a call waits up to
+ * 10 s for one in flight (then SEGLOG_ETIMEDOUT). A change that finds the write-ahead log's queue
+ * full waits up to 10 s for room (then SEGLOG_EFULL, nothing changed); meanwhile the log counts as
+ * reconfiguring: other changes wait behind it, and while a seal or extension waits no append lands
+ * in the tail segment (appends fail with SEGLOG_ESEALED or wait, as their policy says). Every
+ * such wait is listed by seglog_log_describe. The change is described exactly as the log is when
+ * it enters the WAL: the seal point is exact and expected_version holds. */
+
 /* Seals the tail segment at its exact tail (every append sequenced before is in, none after) and
  * leaves the chain "sealed, no successor". Sealing a sealed log returns the same tail. */
 SEGLOG_API int seglog_log_seal(seglog *s, seglog_log_id log, seglog_tail *out, seglog_error *err);
@@ -269,8 +281,13 @@ typedef struct seglog_segment_info {
 } seglog_segment_info;
 
 typedef struct seglog_waiter_info {
-    const char *what;           /* "reconfiguration", or "reconfiguration (asynchronous append)"
-                                 * for a parked seglog_log_append_async (static strings) */
+    const char *what;           /* a static string: "reconfiguration" (an appender waiting for
+                                 * the chain to be extended), "reconfiguration (asynchronous
+                                 * append)" (a parked seglog_log_append_async), "an earlier chain
+                                 * change" (a seal, extend or trim waiting for one in flight), or
+                                 * "room in the WAL queue (chain change)" (a chain change waiting
+                                 * for the write-ahead log; appends to a log being sealed and
+                                 * other chain changes wait behind it) */
     uint64_t segment_id;        /* the sealed segment it waits behind */
     seglog_lsn sealed_at;
     uint64_t since_us;          /* wall-clock microseconds when the wait began */
