@@ -22,3 +22,6 @@ endif()
 seglog_add_test(test_conf_d SOURCES tests/test_conf_d.c LABELS conformance crash TIMEOUT 900
                 ${_seglog_d_env})
 seglog_add_test(test_conf_t SOURCES tests/test_conf_t.c LABELS conformance TIMEOUT 300)
+# C09 (backpressure during reconfiguration) is its own program: a full WAL queue of 200-250 KiB
+# records under seal+extend, seal then extend, and trims; SEGLOG_C09_SECONDS (default 4) per case.
+seglog_add_test(test_conf_c09 SOURCES tests/test_conf_c09.c LABELS conformance TIMEOUT 600)
