@@ -617,9 +617,12 @@ static void append_done(void *ctx, int status, uint64_t seq, const store_pending
     lg->pend_inflight--;
     if (status == SEGLOG_OK) {
         SEGLOG_ASSERT(a->first == lg->durable_tail); /* WAL order is LSN order within a log */
-        SEGLOG_ASSERT(pend != NULL);
         lg->durable_tail = a->first + a->n;
-        pend_push(lg, a->first, a->n, pend);
+        if (pend)
+            pend_push(lg, a->first, a->n, pend);
+        else if (lg->apply_status == 0)
+            lg->apply_status = SEGLOG_ENOMEM; /* durable, but storage could not queue it for
+                                               * RocksDB (it poisoned itself): reads fail at once */
         lg->tail_next = a->first + a->n;
         lg->tail_bytes += a->bytes;
         changed(lg);
