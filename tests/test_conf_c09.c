@@ -66,6 +66,7 @@ typedef struct c09 {
     uint64_t append_failures;  /* (mu) ETIMEDOUT / EFULL: allowed, counted */
     uint64_t chain_failures;   /* (mu) ECONFLICT / ETIMEDOUT / EFULL: allowed, counted */
     uint64_t room_waits_seen;  /* samples with a chain change waiting for room */
+    uint64_t room_waits_described; /* samples where describe listed such a wait */
     uint64_t longest_call_ms;  /* (mu) */
     char failure[SEGLOG_ERROR_MESSAGE_MAX + 128]; /* (mu) the first unexpected error */
 } c09;
@@ -276,8 +277,19 @@ static void *c09_sampler(void *arg)
     while (!atomic_load(&c->stop)) {
         seglog_stats st;
         seglog_error err = {0};
-        if (seglog_stats_get(c->s, &st, &err) == SEGLOG_OK && st.chain_ops_waiting_room > 0)
+        if (seglog_stats_get(c->s, &st, &err) == SEGLOG_OK && st.chain_ops_waiting_room > 0) {
             c->room_waits_seen++;
+            /* and describe names the wait, with its bound */
+            seglog_log_info *info = NULL;
+            if (seglog_log_describe(c->s, C09_LOG_A, &info, &err) == SEGLOG_OK) {
+                for (size_t i = 0; i < info->n_waiters; i++)
+                    if (strcmp(info->waiters[i].what, "room in the WAL queue (chain change)") ==
+                            0 &&
+                        info->waiters[i].timeout_ms > 0)
+                        c->room_waits_described++;
+                seglog_log_info_free(info);
+            }
+        }
         usleep(200);
     }
     return NULL;
@@ -418,12 +430,15 @@ static void c09_run(const char *dir, c09_mode mode)
     print_message("c09 mode %d: %zu acknowledged appends, %" PRIu64 " failed by their bound; "
                   "%zu seal+extends, %" PRIu64 " extends, %" PRIu64 " trims, %" PRIu64
                   " chain changes refused or timed out; a chain change waited for room in %"
-                  PRIu64 " samples; longest call %" PRIu64 " ms\n",
+                  PRIu64 " samples (listed by describe in %" PRIu64 "); longest call %" PRIu64
+                  " ms\n",
                   (int)mode, c.n_acks, c.append_failures, c.n_successes, c.extends, c.trims,
-                  c.chain_failures, c.room_waits_seen, c.longest_call_ms);
+                  c.chain_failures, c.room_waits_seen, c.room_waits_described,
+                  c.longest_call_ms);
     /* the hard path was reached: queue full, chain changes waiting for room */
     assert_true(c.n_acks > 0);
     assert_true(c.room_waits_seen > 0);
+    assert_true(c.room_waits_described > 0);
     if (mode == C09_SEAL_EXTEND)
         assert_true(c.n_successes > 0);
     if (mode == C09_SEAL_THEN_EXTEND)
