@@ -384,7 +384,7 @@ static void test_conf_d02_crash_mid_seal(void **state)
 {
     conf_fixture *f = *state;
     if (!wal_kill_points_compiled())
-        skip();
+        TEST_SKIP("kill points not compiled in (-DSEGLOG_KILL_POINTS=ON)");
     /* built but not in the WAL: the old chain; durable but not applied: the new one */
     const uint32_t nth[] = {1, 3, 17};
     for (size_t i = 0; i < sizeof nth / sizeof nth[0]; i++) {
@@ -399,7 +399,7 @@ static void test_conf_d02_crash_mid_seal_other_kill_points(void **state)
 {
     conf_fixture *f = *state;
     if (!wal_kill_points_compiled())
-        skip();
+        TEST_SKIP("kill points not compiled in (-DSEGLOG_KILL_POINTS=ON)");
     const uint32_t after[] = {1, 2, 3, 4, 5, 6, 7, 9, 12, 16, 23, 31, 45, 64, 90};
     uint32_t runs = 0, killed = 0;
     for (size_t i = 0; i < sizeof after / sizeof after[0]; i++) {
@@ -1022,7 +1022,7 @@ static void test_conf_d05_fsync_failure(void **state)
 {
     conf_fixture *f = *state;
     if (!wal_faults_compiled())
-        skip();
+        TEST_SKIP("fault injection not compiled in (-DSEGLOG_FAULT_INJECTION=ON)");
     const d05_case cases[] = {
         {WAL_FAULT_FSYNC, 5, -EIO, false, 0},
         {WAL_FAULT_FSYNC, 12, -EIO, true, 0},
@@ -1057,5 +1057,5 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_conf_d05_fsync_failure, conf_setup, conf_teardown),
     };
     conf_apply_filter();
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return TEST_EXIT(cmocka_run_group_tests(tests, NULL, NULL));
 }

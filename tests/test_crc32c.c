@@ -2,6 +2,8 @@
  * test_crc32c.c — CRC32C against RFC 3720 (iSCSI) test vectors, for the hardware and the table
  * path, and the two paths against each other on random data of every alignment and length.
  */
+#include "test_util.h"
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -42,7 +44,7 @@ static void test_crc32c_vectors_hw(void **state)
 {
     (void)state;
     if (!wal_crc32c_hw_available())
-        skip();
+        TEST_SKIP("no hardware CRC32C on this CPU");
     check_vectors(wal_crc32c_hw);
 }
 
@@ -79,5 +81,5 @@ int main(void)
         cmocka_unit_test(test_crc32c_vectors_dispatch),
         cmocka_unit_test(test_crc32c_paths_agree_and_continue),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return TEST_EXIT(cmocka_run_group_tests(tests, NULL, NULL));
 }
