@@ -638,7 +638,7 @@ static void test_wal_corruption_mid_file_is_an_error(void **state)
     wal_close(w);
 }
 
-/* ---- layouts a power cut leaves: lost idle markers ------------------------------------------- */
+/* ---- layouts a power cut leaves: lost idle markers, a recycled file's header ----------------- */
 
 /* A WAL file image built frame by frame (records carry payload_fill bytes of payload_len). */
 typedef struct image {
@@ -860,6 +860,123 @@ static void test_wal_torn_marker_at_a_file_end(void **state)
     assert_int_equal(c.count, 12);
     assert_int_equal(c.bad, 0);
     reopen_keeps_prefix(f->dir, &o, 12);
+}
+
+/* Regression (issue 11, item 5b): recycling renames wal-<old> to wal-<new>.log.tmp, writes and
+ * syncs <new>'s header, renames it to wal-<new>.log. A power cut before the renames were durable
+ * left wal-<old>.log with <new>'s header over <old>'s frames, and open refused: "header ... is
+ * damaged but the file holds records". Such a file lies wholly before the replay start (it was
+ * recycled because the checkpoint had passed it): it holds nothing needed and is removed. One that
+ * holds a record at or after the replay start is still refused. */
+static void write_recycled_pair(const char *dir, bool header_crc_ok)
+{
+    image m;
+    image_init(&m, 3, 1); /* wal-1 with wal-3's header: the recycling was cut */
+    if (!header_crc_ok)
+        m.buf[12] ^= 0x01; /* or a header that is plainly damaged */
+    for (uint64_t s = 1; s <= 5; s++)
+        image_record(&m, s, s - 1);
+    image_pad(&m, WAL_FRAME_HEADER_BYTES, 5);
+    image_write(&m, dir, 1);
+    image_init(&m, 2, 2);
+    for (uint64_t s = 6; s <= 10; s++)
+        image_record(&m, s, s - 1);
+    image_write(&m, dir, 2);
+}
+
+static void test_wal_recycled_header_behind_the_replay_start(void **state)
+{
+    fixture *f = *state;
+    wal_options o;
+    small_options(&o);
+    char path1[TEST_PATH_MAX];
+    TEST_FMT(path1, "%s/wal-0000000000000001.log", f->dir);
+    for (int crc_ok = 1; crc_ok >= 0; crc_ok--) {
+        write_recycled_pair(f->dir, crc_ok);
+        /* replay from 5 or from the start: file 1 holds needed records behind a bad header */
+        const uint64_t needs[] = {1, 5};
+        for (size_t i = 0; i < 2; i++) {
+            collector c;
+            wal_scan_report rep;
+            seglog_error err = {0};
+            assert_int_equal(scan(f->dir, needs[i], &c, &rep, &err), SEGLOG_ECORRUPT);
+            assert_non_null(strstr(err.message, "wal-0000000000000001.log"));
+            assert_non_null(strstr(err.message, "header"));
+            wal *w = NULL;
+            assert_int_equal(wal_open(&w, f->dir, &o, needs[i], NULL, NULL, NULL, &err),
+                             SEGLOG_ECORRUPT);
+            assert_null(w);
+            assert_int_equal(access(path1, F_OK), 0);
+        }
+        /* replay from 6: nothing in file 1 is needed */
+        collector c;
+        wal_scan_report rep;
+        seglog_error err = {0};
+        int rc = scan(f->dir, 6, &c, &rep, &err);
+        if (rc != SEGLOG_OK)
+            fail_msg("scan from 6 = %d (%s)", rc, err.message);
+        assert_int_equal(c.count, 5);
+        assert_int_equal(c.first, 6);
+        assert_int_equal(c.bad, 0);
+        assert_int_equal(access(path1, F_OK), 0); /* the read-only scan changed nothing */
+        memset(&c, 0, sizeof c);
+        wal *w = open_ok(f->dir, &o, 6, &c, &rep);
+        assert_int_equal(c.count, 5);
+        assert_int_equal(c.first, 6);
+        assert_int_equal(c.last, 10);
+        append_sync_n(w, 11, 3);
+        wal_close(w);
+        assert_int_equal(access(path1, F_OK), -1); /* open removed it */
+        memset(&c, 0, sizeof c);
+        wal_close(open_ok(f->dir, &o, 6, &c, &rep));
+        assert_int_equal(c.count, 8);
+        assert_int_equal(c.bad, 0);
+        test_rmtree(f->dir);
+        assert_int_equal(mkdir(f->dir, 0700), 0);
+    }
+}
+
+/* A file with a damaged header whose frames say that a record at or after the replay start was
+ * durable holds something needed even when that record is not found: refused. Without such a
+ * frame, a damaged-header file behind the replay start is dropped even when no later file holds a
+ * record (the first group in the next file was not acknowledged and is gone). */
+static void test_wal_damaged_header_vouching_for_needed_records(void **state)
+{
+    fixture *f = *state;
+    wal_options o;
+    small_options(&o);
+    for (int vouching = 1; vouching >= 0; vouching--) {
+        image m;
+        image_init(&m, 3, 1);
+        for (uint64_t s = 1; s <= 5; s++)
+            image_record(&m, s, s - 1);
+        if (vouching) {
+            m.off += 64;                              /* record 6, lost */
+            image_pad(&m, WAL_FRAME_HEADER_BYTES, 6); /* a marker after it */
+        }
+        image_write(&m, f->dir, 1);
+        image_init(&m, 2, 2); /* prepared, and its first group lost */
+        image_write(&m, f->dir, 2);
+        collector c;
+        wal_scan_report rep;
+        seglog_error err = {0};
+        wal *w = NULL;
+        int rc = wal_open(&w, f->dir, &o, 6, collect, &c, &rep, &err);
+        if (vouching) {
+            assert_int_equal(rc, SEGLOG_ECORRUPT);
+            assert_non_null(strstr(err.message, "wal-0000000000000001.log"));
+            continue;
+        }
+        if (rc != SEGLOG_OK)
+            fail_msg("open = %d (%s)", rc, err.message);
+        append_sync_n(w, 6, 3);
+        wal_close(w);
+        memset(&c, 0, sizeof c);
+        wal_close(open_ok(f->dir, &o, 6, &c, &rep));
+        assert_int_equal(c.count, 3);
+        assert_int_equal(c.first, 6);
+        assert_int_equal(c.bad, 0);
+    }
 }
 
 /* ---- injected faults --------------------------------------------------------------------------- */
@@ -1514,6 +1631,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_wal_gap_that_is_no_lost_marker, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_torn_marker_at_a_file_end, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wal_recycled_header_behind_the_replay_start, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_wal_damaged_header_vouching_for_needed_records, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_wal_fault_injection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_single_short_write_is_resubmitted, setup,
                                         teardown),

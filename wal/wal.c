@@ -77,6 +77,18 @@
  *   already written that way unreadable; and once a group follows a marker, the marker vouches
  *   for nothing that group's frames do not (they carry the same synced_seq).
  *
+ * RECYCLING
+ *   A file behind the checkpoint becomes the next spare by a rename to wal-<new>.log.tmp, a
+ *   directory fsync, <new>'s header written and fdatasynced, a rename to wal-<new>.log and a
+ *   second directory fsync. The first directory fsync keeps <new>'s header out of a file that a
+ *   power cut could leave named wal-<old>.log: without it, a cut after the header's sync but
+ *   before the renames were durable left exactly that, and open refused the WAL ("the header ...
+ *   is damaged but the file holds records") though nothing in that file was needed any more. A
+ *   file whose header is damaged or names another file (such WALs exist) is read by the number in
+ *   its name: when none of its frames holds a record at or after the replay start, or says that
+ *   such a record was durable, it holds nothing needed, and the scan ignores it (open removes it);
+ *   otherwise it is corruption.
+ *
  * ERRORS
  *   A failed write or fdatasync (or one that stays short after WAL_SHORT_WRITE_RETRIES_MAX
  *   resubmissions) poisons the WAL: that group and every later one fail, new appends get
@@ -466,6 +478,10 @@ static int prepare_file(wal *w, uint64_t file_no, uint64_t recycle_from, seglog_
             return set_err(err, SEGLOG_EIO, errno, "wal: rename %s/%s to %s failed: %s", w->dir,
                            old, tmp, strerror(errno));
         KILL_POINT(WAL_KILL_IN_PREPARE); /* an old file now named .tmp */
+        /* durable before the header changes (RECYCLING at the top of this file) */
+        int drc = fsync_dir(w, err, "renaming a WAL file to recycle it");
+        if (drc != SEGLOG_OK)
+            return drc;
         fd = openat(w->dir_fd, tmp, O_WRONLY | O_CLOEXEC);
         struct stat st;
         if (fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_size != w->opt.file_size_bytes &&
@@ -1276,6 +1292,28 @@ static uint32_t file_record_max(const scan_file *f)
     return (uint32_t)(f->size > UINT32_MAX / 2 ? UINT32_MAX / 2 : f->size);
 }
 
+/* f's header is damaged or names another file: true if f still holds something needed for a
+ * replay from from_seq (RECYCLING at the top of this file), with the offset of the first such
+ * frame in *off. Frames are read by the number in f's name, at every frame alignment. */
+static bool bad_header_holds_needed(const scan_file *f, uint64_t from_seq, uint64_t *off)
+{
+    uint64_t from = from_seq > 1 ? from_seq : 1;
+    uint32_t want = (uint32_t)f->file_no;
+    uint32_t rmax = file_record_max(f);
+    for (uint64_t o = WAL_FILE_HEADER_BYTES; o + WAL_FRAME_HEADER_BYTES <= f->size;
+         o += WAL_FRAME_ALIGN_BYTES) {
+        wal_frame fr;
+        if (wal_get32(f->map + o + 24) != want ||
+            wal_frame_check(f->map + o, f->size - o, want, rmax, &fr) != WAL_FRAME_OK)
+            continue;
+        if ((fr.type != WAL_TYPE_PAD && fr.seq >= from) || fr.synced_seq >= from) {
+            *off = o;
+            return true;
+        }
+    }
+    return false;
+}
+
 /* The recovery walk described at the top of this file. */
 static int scan_walk(scan *sc, const char *dir, uint64_t from_seq, wal_replay_fn replay,
                      void *ctx, wal_scan_report *rep, seglog_error *err)
@@ -1305,6 +1343,16 @@ static int scan_walk(scan *sc, const char *dir, uint64_t from_seq, wal_replay_fn
             }
             continue;
         }
+        if (f->header_rc != SEGLOG_OK) {
+            uint64_t at = 0;
+            if (bad_header_holds_needed(f, from_seq, &at))
+                return set_err(err, SEGLOG_ECORRUPT, 0,
+                               "wal: corruption: the header of %s/%s is damaged but the file "
+                               "holds records needed from %" PRIu64 " on (a frame at offset %"
+                               PRIu64 ")",
+                               dir, name, from_seq > 1 ? from_seq : 1, at);
+            continue; /* nothing in it is needed: ignored, and open removes it */
+        }
         uint64_t pos = WAL_FILE_HEADER_BYTES;
         wal_frame_status st = WAL_FRAME_ZERO;
         wal_frame fr;
@@ -1323,11 +1371,6 @@ static int scan_walk(scan *sc, const char *dir, uint64_t from_seq, wal_replay_fn
             }
             if (expect != 0 && fr.seq != expect)
                 break;
-            if (f->header_rc != SEGLOG_OK)
-                return set_err(err, SEGLOG_ECORRUPT, 0,
-                               "wal: corruption: the header of %s/%s is damaged but the file "
-                               "holds records",
-                               dir, name);
             if (expect == 0 && from_seq > 0 && fr.seq > from_seq)
                 return set_err(err, SEGLOG_ECORRUPT, 0,
                                "wal: records from %" PRIu64 " are needed but the WAL starts at %"
@@ -1400,8 +1443,6 @@ static int scan_walk(scan *sc, const char *dir, uint64_t from_seq, wal_replay_fn
             ended = true; /* an empty file after the last one written: the log ended before */
             continue;
         }
-        if (f->header_rc != SEGLOG_OK && pos == WAL_FILE_HEADER_BYTES)
-            continue; /* a damaged header on a file that holds nothing: ignored */
         /* No record so far: an empty file is the end unless a later file holds records (the
          * writer rotated away from it before a group fitted, and it was not yet recycled: the
          * log starts after it; test_wal_empty_file_before_the_first_record). The first such file
@@ -1555,7 +1596,8 @@ static int adopt_scan(wal *w, scan *sc, seglog_error *err)
             w->spares[w->n_spares++] = f->file_no;
         } else if (i != sc->end_idx) {
             SEGLOG_ASSERT(f->records == 0); /* the scan put every file with records before */
-            /* behind the end with nothing needed, damaged and empty, or a spare too many */
+            /* behind the end with nothing needed, damaged with nothing needed, or a spare too
+             * many */
             if (unlinkat(w->dir_fd, name, 0) != 0)
                 return set_err(err, SEGLOG_EIO, errno, "wal: cannot remove %s/%s: %s", w->dir,
                                name, strerror(errno));

@@ -761,6 +761,114 @@ static void test_power_marker_at_a_page_end(void **state)
     power_verify(dir, &o, 1, a.last);
 }
 
+/* (b) Recycling the oldest file renames wal-<old>.log to wal-<new>.log.tmp, writes and syncs
+ * <new>'s header, renames it to wal-<new>.log. The child dies (kill point wal-in-prepare, second
+ * hit) with the header synced and the second rename not done; the cut then loses what of the
+ * directory was not synced. No WAL file may be left holding another file's header (open refused
+ * one holding records), and the WAL must open with every acknowledged record. */
+static void recycle_options(wal_options *o)
+{
+    wal_options_init(o);
+    o->file_size_bytes = WAL_FILE_SIZE_MIN_BYTES;
+    o->group_max_bytes = 16u << 10;
+    o->record_max_bytes = 4u << 10;
+    o->spare_files = 1;
+}
+
+static void wait_stats(wal *w, bool (*ready)(const wal_stats *))
+{
+    for (int i = 0; i < POWER_WAIT_TRIES; i++) {
+        wal_stats st;
+        wal_stats_get(w, &st);
+        if (ready(&st))
+            return;
+        usleep(10000);
+    }
+    fprintf(stderr, "power child: the preparer did not get there in time\n");
+    _exit(5);
+}
+
+static bool third_file_ready(const wal_stats *st)
+{
+    return st->rotations >= 1 && st->files_created >= 3 && st->spare_files == 1;
+}
+
+static bool first_file_in_reserve(const wal_stats *st)
+{
+    return st->reserve_files == 1;
+}
+
+static void recycle_child(const char *dir, int ack_fd)
+{
+    wal_options o;
+    recycle_options(&o);
+    wal *w = NULL;
+    seglog_error err = {0};
+    if (wal_open(&w, dir, &o, 1, NULL, NULL, NULL, &err) != SEGLOG_OK)
+        _exit(2);
+    /* file 1 filled, file 2 being written, file 3 prepared */
+    wal_stats st;
+    do {
+        power_append(w, 2000, ack_fd);
+        wal_stats_get(w, &st);
+    } while (st.rotations == 0);
+    wait_stats(w, third_file_ready);
+    /* file 1 now lies behind the checkpoint: it waits in the reserve to be recycled */
+    wal_stats_get(w, &st);
+    wal_checkpoint(w, st.durable_seq);
+    send_u64(ack_fd, POWER_ACK_DONE - 1);
+    send_u64(ack_fd, st.durable_seq);
+    wait_stats(w, first_file_in_reserve);
+    /* rotating into file 3 makes the preparer recycle file 1 as file 4: die there, header synced */
+    setenv("SEGLOG_KILL_POINT", WAL_KILL_IN_PREPARE, 1);
+    setenv("SEGLOG_KILL_AFTER", "2", 1);
+    wal_kill_point_reset();
+    for (uint32_t i = 0; i < POWER_ACKS_MAX; i++)
+        power_append(w, 2000, ack_fd);
+    _exit(4); /* the kill point did not fire */
+}
+
+static void test_power_recycle_before_the_renames_are_durable(void **state)
+{
+    power_env *e = *state;
+    char dir[TEST_PATH_MAX];
+    power_dir(e, "recycle", dir);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        recycle_child(dir, fds[1]);
+    }
+    close(fds[1]);
+    power_acks a;
+    power_read_acks(fds[0], &a); /* to end of file: the child is dead */
+    close(fds[0]);
+    assert_false(a.done);
+    assert_true(a.ckpt > 0 && a.last > a.ckpt);
+    power_cut_and_remount(e, pid, true);
+    /* file 1 was recycled (so the kill point was where it should be), and no file holds a header
+     * that is not its own */
+    wal_file_info files[16];
+    uint32_t n = 0;
+    wal_scan_report rep;
+    seglog_error err = {0};
+    int rc = wal_scan_dir_files(dir, a.ckpt + 1, NULL, NULL, &rep, files, 16, &n, &err);
+    if (rc != SEGLOG_OK)
+        fail_msg("scan after the cut = %d: %s", rc, err.message);
+    assert_true(n >= 2 && n <= 16);
+    for (uint32_t i = 0; i < n; i++) {
+        if (files[i].header_rc != SEGLOG_OK)
+            fail_msg("after the cut, wal file %llu holds another file's header or a damaged one",
+                     (unsigned long long)files[i].file_no);
+        assert_true(files[i].file_no != 1);
+    }
+    wal_options o;
+    recycle_options(&o);
+    power_verify(dir, &o, a.ckpt + 1, a.last);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--child") == 0)
@@ -791,6 +899,8 @@ int main(int argc, char **argv)
         if (rc == 0) {
             const struct CMUnitTest power[] = {
                 cmocka_unit_test_prestate(test_power_marker_at_a_page_end, &env),
+                cmocka_unit_test_prestate(test_power_recycle_before_the_renames_are_durable,
+                                          &env),
             };
             rc = cmocka_run_group_tests_name("power cuts", power, NULL, NULL);
         }
