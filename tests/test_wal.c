@@ -1,7 +1,8 @@
 /*
  * test_wal.c — the write-ahead log's contract: framing, reopen, torn tails (every truncation and
  * every bit flip of the last record, zero-filled tails), corruption followed by durable records,
- * injected write/fsync failures (EIO, ENOSPC, short writes) poisoning the WAL, 16 producers'
+ * what a power cut can leave (a lost idle marker before an acknowledged group, a recycled file
+ * with another file's header), injected write/fsync failures (EIO, ENOSPC, short writes) poisoning the WAL, 16 producers'
  * records each exactly once in one order, rotation, checkpoint-driven removal, backpressure, the
  * directory lock and the format version. Every test runs in its own temporary directory.
  */
