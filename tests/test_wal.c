@@ -1,7 +1,8 @@
 /*
  * test_wal.c — the write-ahead log's contract: framing, reopen, torn tails (every truncation and
  * every bit flip of the last record, zero-filled tails), corruption followed by durable records,
- * injected write/fsync failures (EIO, ENOSPC, short writes) poisoning the WAL, 16 producers'
+ * what a power cut can leave (a lost idle marker before an acknowledged group, a recycled file
+ * with another file's header), injected write/fsync failures (EIO, ENOSPC, short writes) poisoning the WAL, 16 producers'
  * records each exactly once in one order, rotation, checkpoint-driven removal, backpressure, the
  * directory lock and the format version. Every test runs in its own temporary directory.
  */
@@ -636,6 +637,347 @@ static void test_wal_corruption_mid_file_is_an_error(void **state)
     w = open_ok(f->dir, &o, 1, &c, NULL);
     assert_int_equal(c.count, 200);
     wal_close(w);
+}
+
+/* ---- layouts a power cut leaves: lost idle markers, a recycled file's header ----------------- */
+
+/* A WAL file image built frame by frame (records carry payload_fill bytes of payload_len). */
+typedef struct image {
+    uint8_t *buf;
+    uint64_t size;
+    uint64_t off;   /* where the next frame goes */
+    uint32_t stamp; /* file number stamped into its frames */
+} image;
+
+static void image_init(image *m, uint64_t header_no, uint64_t stamp_no)
+{
+    m->size = 1u << 20; /* small_options' file size */
+    m->buf = calloc(1, m->size);
+    assert_non_null(m->buf);
+    m->off = WAL_FILE_HEADER_BYTES;
+    m->stamp = (uint32_t)stamp_no;
+    wal_file_header h = {.format_version = WAL_FORMAT_VERSION,
+                         .file_no = header_no,
+                         .file_size = m->size,
+                         .record_max = 16u << 10};
+    wal_file_header_encode(m->buf, &h);
+}
+
+static void image_record(image *m, uint64_t seq, uint64_t synced_seq)
+{
+    uint8_t buf[256];
+    uint32_t len = payload_len(seq);
+    payload_fill(seq, buf, len);
+    struct iovec iov = {buf, len};
+    wal_frame fr = {.len = len, .seq = seq, .synced_seq = synced_seq, .file_no = m->stamp,
+                    .type = TYPE_DATA};
+    assert_true(m->off + wal_frame_size(len) <= m->size);
+    m->off += wal_frame_encode(m->buf + m->off, &fr, &iov, 1);
+}
+
+/* A padding frame of `size` bytes (an O_DIRECT group's end, or an idle marker). */
+static void image_pad(image *m, uint64_t size, uint64_t synced_seq)
+{
+    assert_true(size >= WAL_FRAME_HEADER_BYTES && m->off + size <= m->size);
+    wal_frame fr = {.len = (uint32_t)(size - WAL_FRAME_HEADER_BYTES), .type = WAL_TYPE_PAD};
+    uint8_t *p = m->buf + m->off;
+    wal_frame_encode_begin(p, &fr, NULL, 0);
+    wal_put32(p, wal_crc32c(0, p + WAL_FRAME_HEADER_BYTES, fr.len)); /* the zeros' CRC */
+    m->off += wal_frame_finish(p, m->stamp, synced_seq);
+}
+
+/* What a lost idle marker left on disk. */
+typedef enum gap_kind {
+    GAP_ZEROS, /* a prewritten file: the marker never reached the disk */
+    GAP_STALE, /* a recycled file: a previous use's frame is still there */
+    GAP_TORN,  /* the marker's first half lost (it straddled two pages) */
+} gap_kind;
+
+static void image_lost_marker(image *m, uint64_t size, uint64_t synced_seq, gap_kind kind)
+{
+    uint64_t at = m->off;
+    if (kind == GAP_ZEROS) {
+        m->off += size;
+        return;
+    }
+    if (kind == GAP_STALE) {
+        uint32_t stamp = m->stamp;
+        m->stamp = stamp - 1; /* the file's number before it was recycled */
+        image_record(m, 777, 776);
+        m->stamp = stamp;
+        m->off = at + size;
+        return;
+    }
+    image_pad(m, size, synced_seq);
+    memset(m->buf + at, 0, 16);
+}
+
+static void image_write(image *m, const char *dir, uint64_t name_no)
+{
+    char name[WAL_FILE_NAME_MAX], path[TEST_PATH_MAX];
+    wal_file_name(name, name_no);
+    TEST_FMT(path, "%s/%s", dir, name);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, m->buf, m->size), (ssize_t)m->size);
+    close(fd);
+    free(m->buf);
+    m->buf = NULL;
+}
+
+/* Records 1..last, each acknowledged before the next, ending `marker` bytes before a page end
+ * (buffered) or padded to a block (O_DIRECT); returns the last sequence. */
+static uint64_t image_acked_prefix(image *m, uint64_t marker)
+{
+    uint64_t s = 0;
+    if (marker == WAL_FRAME_HEADER_BYTES) {
+        while ((m->off + marker) % WAL_BLOCK_BYTES != 0) {
+            s++;
+            assert_true(s < 1000);
+            image_record(m, s, s - 1);
+        }
+        return s;
+    }
+    for (s = 1; s <= 20; s++)
+        image_record(m, s, s - 1);
+    s--;
+    uint64_t gap = WAL_BLOCK_BYTES - m->off % WAL_BLOCK_BYTES;
+    if (gap < WAL_FRAME_HEADER_BYTES)
+        gap += WAL_BLOCK_BYTES;
+    image_pad(m, gap, s - 1);
+    return s;
+}
+
+/* Regression (issue 11, item 5a): the idle marker written after a group has no sync of its own;
+ * with RWF_DSYNC the next group's write syncs only its own range, so a marker that ends a page,
+ * followed by a group on the next page, is lost in a power cut while that group, acknowledged,
+ * survives. The scan stopped at the lost marker and cut the acknowledged group off as a torn tail
+ * (or, with a later group vouching for it, refused the WAL as corrupt). Every kind of lost marker,
+ * buffered (one header) and O_DIRECT (one block), with and without a later group. */
+static void test_wal_lost_marker_before_an_acknowledged_group(void **state)
+{
+    fixture *f = *state;
+    wal_options o;
+    small_options(&o);
+    const uint64_t markers[] = {WAL_FRAME_HEADER_BYTES, WAL_BLOCK_BYTES};
+    for (size_t mk = 0; mk < 2; mk++) {
+        for (int kind = GAP_ZEROS; kind <= GAP_TORN; kind++) {
+            for (int vouched = 0; vouched <= 1; vouched++) {
+                char sub[TEST_PATH_MAX];
+                TEST_FMT(sub, "%s/m%zu-k%d-v%d", f->dir, mk, kind, vouched);
+                assert_int_equal(mkdir(sub, 0755), 0);
+                image m;
+                image_init(&m, 1, 1);
+                uint64_t s = image_acked_prefix(&m, markers[mk]);
+                image_lost_marker(&m, markers[mk], s, (gap_kind)kind);
+                assert_int_equal(m.off % WAL_BLOCK_BYTES, 0); /* the group starts a page */
+                image_record(&m, s + 1, s); /* the group after the marker, acknowledged */
+                image_record(&m, s + 2, s);
+                uint64_t last = s + 2;
+                if (vouched) {
+                    image_record(&m, s + 3, s + 2); /* a later group: s+1 was durable */
+                    last++;
+                }
+                image_write(&m, sub, 1);
+
+                collector c;
+                wal_scan_report rep;
+                seglog_error err = {0};
+                int rc = scan(sub, 1, &c, &rep, &err);
+                if (rc != SEGLOG_OK || c.count != last)
+                    fail_msg("marker %llu kind %d vouched %d: scan = %d, %llu records of %llu "
+                             "(%s%s)",
+                             (unsigned long long)markers[mk], kind, vouched, rc,
+                             (unsigned long long)c.count, (unsigned long long)last, err.message,
+                             rep.end_reason);
+                assert_int_equal(c.bad, 0);
+                assert_int_equal(rep.end, WAL_END_CLEAN);
+                reopen_keeps_prefix(sub, &o, last);
+            }
+        }
+    }
+}
+
+/* What a lost marker may not hide: a gap followed by anything but the next record, vouched for
+ * by nothing, is still a torn tail (the next record itself is missing, or the gap is no marker). */
+static void test_wal_gap_that_is_no_lost_marker(void **state)
+{
+    fixture *f = *state;
+    const struct {
+        uint64_t gap;    /* bytes lost */
+        uint64_t skip;   /* records missing after the gap */
+        uint64_t synced; /* what the frame after the gap says was durable, below the prefix */
+    } cases[] = {
+        {WAL_FRAME_HEADER_BYTES, 1, 0}, /* the next record is lost with the marker */
+        {64, 0, 0},                     /* no marker is 64 bytes long */
+        {WAL_BLOCK_BYTES + 8, 0, 0},    /* nor a block and 8 */
+        {WAL_FRAME_HEADER_BYTES, 0, 1}, /* submitted while the prefix was still in flight */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char sub[TEST_PATH_MAX];
+        TEST_FMT(sub, "%s/c%zu", f->dir, i);
+        assert_int_equal(mkdir(sub, 0755), 0);
+        image m;
+        image_init(&m, 1, 1);
+        uint64_t s = image_acked_prefix(&m, WAL_FRAME_HEADER_BYTES);
+        m.off += cases[i].gap;
+        image_record(&m, s + 1 + cases[i].skip, s - cases[i].synced);
+        image_write(&m, sub, 1);
+        collector c;
+        wal_scan_report rep;
+        seglog_error err = {0};
+        int rc = scan(sub, 1, &c, &rep, &err);
+        if (rc != SEGLOG_OK)
+            fail_msg("case %zu: scan = %d (%s)", i, rc, err.message);
+        assert_int_equal(c.count, s);
+        assert_int_equal(rep.end, WAL_END_TORN);
+    }
+}
+
+/* The same lost marker at the end of a file, the next group at the start of the next file
+ * (rotation does not sync the old file): torn, the marker read as damage at the old file's end,
+ * and the next file's records as "written after" that end: the WAL could not be opened. */
+static void test_wal_torn_marker_at_a_file_end(void **state)
+{
+    fixture *f = *state;
+    wal_options o;
+    small_options(&o);
+    image m;
+    image_init(&m, 1, 1);
+    for (uint64_t s = 1; s <= 10; s++)
+        image_record(&m, s, s - 1);
+    image_lost_marker(&m, WAL_FRAME_HEADER_BYTES, 10, GAP_TORN);
+    image_write(&m, f->dir, 1);
+    image_init(&m, 2, 2);
+    image_record(&m, 11, 10);
+    image_record(&m, 12, 11);
+    image_write(&m, f->dir, 2);
+    collector c;
+    wal_scan_report rep;
+    seglog_error err = {0};
+    int rc = scan(f->dir, 1, &c, &rep, &err);
+    if (rc != SEGLOG_OK)
+        fail_msg("scan = %d (%s)", rc, err.message);
+    assert_int_equal(c.count, 12);
+    assert_int_equal(c.bad, 0);
+    reopen_keeps_prefix(f->dir, &o, 12);
+}
+
+/* Regression (issue 11, item 5b): recycling renames wal-<old> to wal-<new>.log.tmp, writes and
+ * syncs <new>'s header, renames it to wal-<new>.log. A power cut before the renames were durable
+ * left wal-<old>.log with <new>'s header over <old>'s frames, and open refused: "header ... is
+ * damaged but the file holds records". Such a file lies wholly before the replay start (it was
+ * recycled because the checkpoint had passed it): it holds nothing needed and is removed. One that
+ * holds a record at or after the replay start is still refused. */
+static void write_recycled_pair(const char *dir, bool header_crc_ok)
+{
+    image m;
+    image_init(&m, 3, 1); /* wal-1 with wal-3's header: the recycling was cut */
+    if (!header_crc_ok)
+        m.buf[12] ^= 0x01; /* or a header that is plainly damaged */
+    for (uint64_t s = 1; s <= 5; s++)
+        image_record(&m, s, s - 1);
+    image_pad(&m, WAL_FRAME_HEADER_BYTES, 5);
+    image_write(&m, dir, 1);
+    image_init(&m, 2, 2);
+    for (uint64_t s = 6; s <= 10; s++)
+        image_record(&m, s, s - 1);
+    image_write(&m, dir, 2);
+}
+
+static void test_wal_recycled_header_behind_the_replay_start(void **state)
+{
+    fixture *f = *state;
+    wal_options o;
+    small_options(&o);
+    char path1[TEST_PATH_MAX];
+    TEST_FMT(path1, "%s/wal-0000000000000001.log", f->dir);
+    for (int crc_ok = 1; crc_ok >= 0; crc_ok--) {
+        write_recycled_pair(f->dir, crc_ok);
+        /* replay from 5 or from the start: file 1 holds needed records behind a bad header */
+        const uint64_t needs[] = {1, 5};
+        for (size_t i = 0; i < 2; i++) {
+            collector c;
+            wal_scan_report rep;
+            seglog_error err = {0};
+            assert_int_equal(scan(f->dir, needs[i], &c, &rep, &err), SEGLOG_ECORRUPT);
+            assert_non_null(strstr(err.message, "wal-0000000000000001.log"));
+            assert_non_null(strstr(err.message, "header"));
+            wal *w = NULL;
+            assert_int_equal(wal_open(&w, f->dir, &o, needs[i], NULL, NULL, NULL, &err),
+                             SEGLOG_ECORRUPT);
+            assert_null(w);
+            assert_int_equal(access(path1, F_OK), 0);
+        }
+        /* replay from 6: nothing in file 1 is needed */
+        collector c;
+        wal_scan_report rep;
+        seglog_error err = {0};
+        int rc = scan(f->dir, 6, &c, &rep, &err);
+        if (rc != SEGLOG_OK)
+            fail_msg("scan from 6 = %d (%s)", rc, err.message);
+        assert_int_equal(c.count, 5);
+        assert_int_equal(c.first, 6);
+        assert_int_equal(c.bad, 0);
+        assert_int_equal(access(path1, F_OK), 0); /* the read-only scan changed nothing */
+        memset(&c, 0, sizeof c);
+        wal *w = open_ok(f->dir, &o, 6, &c, &rep);
+        assert_int_equal(c.count, 5);
+        assert_int_equal(c.first, 6);
+        assert_int_equal(c.last, 10);
+        append_sync_n(w, 11, 3);
+        wal_close(w);
+        assert_int_equal(access(path1, F_OK), -1); /* open removed it */
+        memset(&c, 0, sizeof c);
+        wal_close(open_ok(f->dir, &o, 6, &c, &rep));
+        assert_int_equal(c.count, 8);
+        assert_int_equal(c.bad, 0);
+        test_rmtree(f->dir);
+        assert_int_equal(mkdir(f->dir, 0700), 0);
+    }
+}
+
+/* A file with a damaged header whose frames say that a record at or after the replay start was
+ * durable holds something needed even when that record is not found: refused. Without such a
+ * frame, a damaged-header file behind the replay start is dropped even when no later file holds a
+ * record (the first group in the next file was not acknowledged and is gone). */
+static void test_wal_damaged_header_vouching_for_needed_records(void **state)
+{
+    fixture *f = *state;
+    wal_options o;
+    small_options(&o);
+    for (int vouching = 1; vouching >= 0; vouching--) {
+        image m;
+        image_init(&m, 3, 1);
+        for (uint64_t s = 1; s <= 5; s++)
+            image_record(&m, s, s - 1);
+        if (vouching) {
+            m.off += 64;                              /* record 6, lost */
+            image_pad(&m, WAL_FRAME_HEADER_BYTES, 6); /* a marker after it */
+        }
+        image_write(&m, f->dir, 1);
+        image_init(&m, 2, 2); /* prepared, and its first group lost */
+        image_write(&m, f->dir, 2);
+        collector c;
+        wal_scan_report rep;
+        seglog_error err = {0};
+        wal *w = NULL;
+        int rc = wal_open(&w, f->dir, &o, 6, collect, &c, &rep, &err);
+        if (vouching) {
+            assert_int_equal(rc, SEGLOG_ECORRUPT);
+            assert_non_null(strstr(err.message, "wal-0000000000000001.log"));
+            continue;
+        }
+        if (rc != SEGLOG_OK)
+            fail_msg("open = %d (%s)", rc, err.message);
+        append_sync_n(w, 6, 3);
+        wal_close(w);
+        memset(&c, 0, sizeof c);
+        wal_close(open_ok(f->dir, &o, 6, &c, &rep));
+        assert_int_equal(c.count, 3);
+        assert_int_equal(c.first, 6);
+        assert_int_equal(c.bad, 0);
+    }
 }
 
 /* ---- injected faults --------------------------------------------------------------------------- */
@@ -1286,6 +1628,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wal_damage_to_last_acknowledged_record_is_an_error,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_corruption_mid_file_is_an_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wal_lost_marker_before_an_acknowledged_group, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_wal_gap_that_is_no_lost_marker, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wal_torn_marker_at_a_file_end, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wal_recycled_header_behind_the_replay_start, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_wal_damaged_header_vouching_for_needed_records, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_wal_fault_injection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_single_short_write_is_resubmitted, setup,
                                         teardown),

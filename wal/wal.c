@@ -17,7 +17,8 @@
  *   only it knows: file_no (the low 32 bits of the file's number; a recycled file's old frames carry their
  *   old number and read as "stale", i.e. unwritten) and synced_seq (every record <= synced_seq was
  *   durable when this frame was submitted). Type 1 is padding (O_DIRECT groups end on 4 KiB), also
- *   used as a "marker" written whenever the WAL goes idle, to vouch for the groups before it.
+ *   used as a "marker" written whenever the WAL goes idle, to vouch for the groups before it (a
+ *   bare header, or one block under O_DIRECT).
  *
  * GROUP COMMIT
  *   Producers copy framed records into the filling slot of a ring of (inflight + 2) slot buffers
@@ -57,6 +58,36 @@
  *   leftovers of the cut groups for records; writing then resumes at the end. Files without a
  *   record before the first one that has records are not the end (the oldest file can be left
  *   empty when a group did not fit in it); open removes them.
+ *
+ * LOST MARKERS
+ *   An idle marker gets no sync of its own, and nothing else reliably syncs it: in linked mode the
+ *   next group's fdatasync covers it only if the marker's write landed first (the two are not
+ *   ordered), with RWF_DSYNC the next group's write syncs only its own byte range (a marker that
+ *   ends a page, the next group on the next page: the marker's page is never synced), and
+ *   rotation never syncs the file it leaves. So a power cut can lose a marker and keep the
+ *   acknowledged group written after it. The scan therefore does not end the log at such a hole:
+ *   when the first valid frame after the stop lies exactly one marker further on and is record E
+ *   with synced_seq E - 1 (as the first frame after a marker always is: a marker is written only
+ *   when nothing is in flight, so everything before it is durable), it goes on from there; and a
+ *   damaged frame with nothing valid after it in its file is a clean end, not a tear, when the
+ *   next file starts with such a record. Nothing that could hold a record is skipped: E comes
+ *   right after the hole, and that frame says everything before E was durable. The other way,
+ *   making the marker durable before the next group, would put an fdatasync per idle period, or a
+ *   wait for the marker's write, in front of every synchronous append, and would leave WALs
+ *   already written that way unreadable; and once a group follows a marker, the marker vouches
+ *   for nothing that group's frames do not (they carry the same synced_seq).
+ *
+ * RECYCLING
+ *   A file behind the checkpoint becomes the next spare by a rename to wal-<new>.log.tmp, a
+ *   directory fsync, <new>'s header written and fdatasynced, a rename to wal-<new>.log and a
+ *   second directory fsync. The first directory fsync keeps <new>'s header out of a file that a
+ *   power cut could leave named wal-<old>.log: without it, a cut after the header's sync but
+ *   before the renames were durable left exactly that, and open refused the WAL ("the header ...
+ *   is damaged but the file holds records") though nothing in that file was needed any more. A
+ *   file whose header is damaged or names another file (such WALs exist) is read by the number in
+ *   its name: when none of its frames holds a record at or after the replay start, or says that
+ *   such a record was durable, it holds nothing needed, and the scan ignores it (open removes it);
+ *   otherwise it is corruption.
  *
  * ERRORS
  *   A failed write or fdatasync (or one that stays short after WAL_SHORT_WRITE_RETRIES_MAX
@@ -100,10 +131,15 @@
 #define WAL_PATH_MAX 4096u
 #define WAL_LOCK_FILE "wal.lock"
 #define WAL_SLOT_SLACK_BYTES (2u * WAL_BLOCK_BYTES) /* room for a padding frame */
+#define WAL_MARKER_BUFFERED_BYTES WAL_FRAME_HEADER_BYTES /* an idle marker: a bare header, */
+#define WAL_MARKER_DIRECT_BYTES WAL_BLOCK_BYTES            /* or one block under O_DIRECT */
 
 _Static_assert(WAL_INFLIGHT_GROUPS_MAX + 2 <= 255, "slot index fits the user_data byte");
 _Static_assert(WAL_RECORD_MAX_BYTES_DEFAULT + WAL_FRAME_HEADER_BYTES <= WAL_GROUP_MAX_BYTES_DEFAULT,
                "a default record fits a default group");
+_Static_assert(WAL_MARKER_DIRECT_BYTES % WAL_BLOCK_BYTES == 0 &&
+                   WAL_MARKER_BUFFERED_BYTES % WAL_FRAME_ALIGN_BYTES == 0,
+               "markers keep writes aligned");
 
 /* Mutants for the crash suite's mutation check (CMake -DSEGLOG_MUTANT=..., never in a real build;
  * tests/crash/mutants.sh): each breaks durability in one classic way that the power-loss test
@@ -442,6 +478,10 @@ static int prepare_file(wal *w, uint64_t file_no, uint64_t recycle_from, seglog_
             return set_err(err, SEGLOG_EIO, errno, "wal: rename %s/%s to %s failed: %s", w->dir,
                            old, tmp, strerror(errno));
         KILL_POINT(WAL_KILL_IN_PREPARE); /* an old file now named .tmp */
+        /* durable before the header changes (RECYCLING at the top of this file) */
+        int drc = fsync_dir(w, err, "renaming a WAL file to recycle it");
+        if (drc != SEGLOG_OK)
+            return drc;
         fd = openat(w->dir_fd, tmp, O_WRONLY | O_CLOEXEC);
         struct stat st;
         if (fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_size != w->opt.file_size_bytes &&
@@ -736,13 +776,19 @@ static void seal_slot(wal *w, wal_slot *s, uint64_t synced_seq)
     s->write_len = s->used;
 }
 
+static uint64_t marker_size(const wal *w)
+{
+    return w->opt.direct_io ? WAL_MARKER_DIRECT_BYTES : WAL_MARKER_BUFFERED_BYTES;
+}
+
 /* When the WAL goes idle, a padding frame stamped with the durable sequence is written after the
- * last group (no fsync of its own: the next group's covers it). Without it the last groups before
- * a pause would carry a synced_seq that vouches for none of them, and recovery could not tell
- * damage to them, acknowledged as they are, from a torn tail. */
+ * last group. Without it the last groups before a pause would carry a synced_seq that vouches for
+ * none of them, and recovery could not tell damage to them, acknowledged as they are, from a torn
+ * tail. It has no sync of its own and may be lost in a power cut even when the next group is not:
+ * the scan allows for that (LOST MARKERS at the top of this file). */
 static void submit_marker(wal *w, uint64_t durable)
 {
-    uint64_t size = w->opt.direct_io ? WAL_BLOCK_BYTES : WAL_FRAME_HEADER_BYTES;
+    uint64_t size = marker_size(w);
     if (w->cur_off + size > w->cur_file_size) {
         w->marker_seq = durable; /* no room before the file's end: the next file's frames vouch */
         return;
@@ -835,7 +881,7 @@ static void handle_cqe(wal *w, uint64_t data, int res)
     }
     if (op == OP_MARKER) {
         w->marker_inflight = false;
-        uint64_t size = w->opt.direct_io ? WAL_BLOCK_BYTES : WAL_FRAME_HEADER_BYTES;
+        uint64_t size = marker_size(w);
         if (res < 0 || (uint64_t)res != size) {
             char name[WAL_FILE_NAME_MAX];
             wal_file_name(name, w->cur_file_no);
@@ -1204,11 +1250,68 @@ static bool scan_ahead(const scan_file *f, uint32_t record_max, uint64_t from,
     return found;
 }
 
+/* True if f's frame at off is record `expect` as the first group after an idle marker writes it:
+ * submitted when every earlier record was durable. */
+static bool follows_marker(const scan_file *f, uint32_t record_max, uint64_t off, uint64_t expect)
+{
+    wal_frame fr;
+    return off + WAL_FRAME_HEADER_BYTES <= f->size &&
+           wal_frame_check(f->map + off, f->size - off, (uint32_t)f->file_no, record_max, &fr) ==
+               WAL_FRAME_OK &&
+           fr.type != WAL_TYPE_PAD && fr.seq == expect && fr.synced_seq + 1 == expect;
+}
+
+/* The walk of f stopped at pos (no valid frame there) expecting record `expect`: true, with the
+ * offset to go on from in *next, if pos is a lost idle marker (LOST MARKERS at the top of this
+ * file): the first valid frame of f after pos lies exactly one marker further on, and follows a
+ * marker. Looks at most one block ahead. */
+static bool lost_marker_at(const scan_file *f, uint32_t record_max, uint64_t pos, uint64_t expect,
+                           uint64_t *next)
+{
+    uint32_t want = (uint32_t)f->file_no;
+    for (uint64_t off = pos + WAL_FRAME_ALIGN_BYTES;
+         off <= pos + WAL_MARKER_DIRECT_BYTES && off + WAL_FRAME_HEADER_BYTES <= f->size;
+         off += WAL_FRAME_ALIGN_BYTES) {
+        if (wal_get32(f->map + off + 24) != want ||
+            wal_frame_check(f->map + off, f->size - off, want, record_max, NULL) != WAL_FRAME_OK)
+            continue;
+        uint64_t gap = off - pos;
+        if ((gap != WAL_MARKER_BUFFERED_BYTES && gap != WAL_MARKER_DIRECT_BYTES) ||
+            !follows_marker(f, record_max, off, expect))
+            return false;
+        *next = off;
+        return true;
+    }
+    return false;
+}
+
 /* The scanner bounds a frame's length by its file, not by the record limit of whoever prepared
  * the file: the limit may have been raised since, and a file can be written by a later open. */
 static uint32_t file_record_max(const scan_file *f)
 {
     return (uint32_t)(f->size > UINT32_MAX / 2 ? UINT32_MAX / 2 : f->size);
+}
+
+/* f's header is damaged or names another file: true if f still holds something needed for a
+ * replay from from_seq (RECYCLING at the top of this file), with the offset of the first such
+ * frame in *off. Frames are read by the number in f's name, at every frame alignment. */
+static bool bad_header_holds_needed(const scan_file *f, uint64_t from_seq, uint64_t *off)
+{
+    uint64_t from = from_seq > 1 ? from_seq : 1;
+    uint32_t want = (uint32_t)f->file_no;
+    uint32_t rmax = file_record_max(f);
+    for (uint64_t o = WAL_FILE_HEADER_BYTES; o + WAL_FRAME_HEADER_BYTES <= f->size;
+         o += WAL_FRAME_ALIGN_BYTES) {
+        wal_frame fr;
+        if (wal_get32(f->map + o + 24) != want ||
+            wal_frame_check(f->map + o, f->size - o, want, rmax, &fr) != WAL_FRAME_OK)
+            continue;
+        if ((fr.type != WAL_TYPE_PAD && fr.seq >= from) || fr.synced_seq >= from) {
+            *off = o;
+            return true;
+        }
+    }
+    return false;
 }
 
 /* The recovery walk described at the top of this file. */
@@ -1240,11 +1343,26 @@ static int scan_walk(scan *sc, const char *dir, uint64_t from_seq, wal_replay_fn
             }
             continue;
         }
+        if (f->header_rc != SEGLOG_OK) {
+            uint64_t at = 0;
+            if (bad_header_holds_needed(f, from_seq, &at))
+                return set_err(err, SEGLOG_ECORRUPT, 0,
+                               "wal: corruption: the header of %s/%s is damaged but the file "
+                               "holds records needed from %" PRIu64 " on (a frame at offset %"
+                               PRIu64 ")",
+                               dir, name, from_seq > 1 ? from_seq : 1, at);
+            continue; /* nothing in it is needed: ignored, and open removes it */
+        }
         uint64_t pos = WAL_FILE_HEADER_BYTES;
         wal_frame_status st = WAL_FRAME_ZERO;
         wal_frame fr;
         while (f->size > pos) {
             st = wal_frame_check(f->map + pos, f->size - pos, want, rmax, &fr);
+            uint64_t next = 0;
+            if (st != WAL_FRAME_OK && expect != 0 && lost_marker_at(f, rmax, pos, expect, &next)) {
+                pos = next;
+                continue;
+            }
             if (st != WAL_FRAME_OK)
                 break;
             if (fr.type == WAL_TYPE_PAD) {
@@ -1253,11 +1371,6 @@ static int scan_walk(scan *sc, const char *dir, uint64_t from_seq, wal_replay_fn
             }
             if (expect != 0 && fr.seq != expect)
                 break;
-            if (f->header_rc != SEGLOG_OK)
-                return set_err(err, SEGLOG_ECORRUPT, 0,
-                               "wal: corruption: the header of %s/%s is damaged but the file "
-                               "holds records",
-                               dir, name);
             if (expect == 0 && from_seq > 0 && fr.seq > from_seq)
                 return set_err(err, SEGLOG_ECORRUPT, 0,
                                "wal: records from %" PRIu64 " are needed but the WAL starts at %"
@@ -1288,6 +1401,13 @@ static int scan_walk(scan *sc, const char *dir, uint64_t from_seq, wal_replay_fn
         uint64_t max_synced = 0, max_end = 0, first_off = 0;
         bool after = f->size > pos && scan_ahead(f, rmax, pos, &max_synced, &max_end, &first_off);
         bool damaged = st == WAL_FRAME_BAD || st == WAL_FRAME_TRUNCATED || st == WAL_FRAME_OK;
+        /* a marker torn at the end of the file, the next group at the start of the next file */
+        bool marker_at_end = !after && damaged && st != WAL_FRAME_OK && expect != 0 &&
+                             i + 1 < sc->n && sc->files[i + 1].header_rc == SEGLOG_OK &&
+                             follows_marker(&sc->files[i + 1], file_record_max(&sc->files[i + 1]),
+                                            WAL_FILE_HEADER_BYTES, expect);
+        if (marker_at_end)
+            damaged = false;
         if (after && max_synced >= eref)
             return set_err(err, SEGLOG_ECORRUPT, 0,
                            "wal: corruption at %s/%s offset %" PRIu64 " (record %" PRIu64
@@ -1323,8 +1443,6 @@ static int scan_walk(scan *sc, const char *dir, uint64_t from_seq, wal_replay_fn
             ended = true; /* an empty file after the last one written: the log ended before */
             continue;
         }
-        if (f->header_rc != SEGLOG_OK && pos == WAL_FILE_HEADER_BYTES)
-            continue; /* a damaged header on a file that holds nothing: ignored */
         /* No record so far: an empty file is the end unless a later file holds records (the
          * writer rotated away from it before a group fitted, and it was not yet recycled: the
          * log starts after it; test_wal_empty_file_before_the_first_record). The first such file
@@ -1478,7 +1596,8 @@ static int adopt_scan(wal *w, scan *sc, seglog_error *err)
             w->spares[w->n_spares++] = f->file_no;
         } else if (i != sc->end_idx) {
             SEGLOG_ASSERT(f->records == 0); /* the scan put every file with records before */
-            /* behind the end with nothing needed, damaged and empty, or a spare too many */
+            /* behind the end with nothing needed, damaged with nothing needed, or a spare too
+             * many */
             if (unlinkat(w->dir_fd, name, 0) != 0)
                 return set_err(err, SEGLOG_EIO, errno, "wal: cannot remove %s/%s: %s", w->dir,
                                name, strerror(errno));
