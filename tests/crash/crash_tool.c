@@ -39,7 +39,7 @@
  *   of either. About 90 MB of records a second here. Memory: the workload's own is fixed (20
  *   record buffers of 256 KiB); the process's grows with what the store holds (RocksDB): about
  *   250 MB after 4 s, 340 MB after 8 s, 450 MB after 20 s here. So the drivers keep these runs
- *   short and give each its own store.
+ *   short and replace the store after each.
 
  *   CRASH_ROOM_FILE=PATH (either mode): a thread samples seglog_stats.chain_ops_waiting_room every
  *   millisecond into the one fixed-size line of PATH (room_main), so that the driver can tell, after
