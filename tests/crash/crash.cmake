@@ -15,20 +15,23 @@ if(SEGLOG_KILL_POINTS AND SEGLOG_FAULT_INJECTION)
   set_target_properties(crash-tool PROPERTIES RUNTIME_OUTPUT_DIRECTORY "${CMAKE_BINARY_DIR}/tests")
 
   set(_crash_dir "${CMAKE_CURRENT_SOURCE_DIR}/tests/crash")
-  # kill -9 at random times and at every named kill point, verify after each (about 1 minute).
+  # kill -9 at random times and at every named kill point, verify after each; with the two
+  # backpressure modes (a full WAL queue: bp-random, loglet-chain-wait-room) in each round.
   add_test(NAME crash_kill_short
     COMMAND bash "${_crash_dir}/kill.sh" --tool "$<TARGET_FILE:crash-tool>"
             --work "${CMAKE_BINARY_DIR}/crash-kill" --rounds 2
             --dump "$<TARGET_FILE:seglog-dump>")
-  # power cuts on a loop-mounted ext4 image (exit 77 without root or a loop device).
+  # power cuts on a loop-mounted ext4 image (exit 77 without root or a loop device); 12 cycles
+  # and a backpressure cycle after every 4 (15 in all).
   add_test(NAME crash_power_short
     COMMAND bash "${_crash_dir}/power.sh" --tool "$<TARGET_FILE:crash-tool>"
-            --work "/var/tmp/crash-power-ci" --cycles 12
+            --work "/var/tmp/crash-power-ci" --cycles 12 --backpressure-every 4
             --dump "$<TARGET_FILE:seglog-dump>")
-  # kill: 2 rounds of 12 modes take about 2.5 min under load; a missed point's retries (up to 3
-  # more tries of 25 s each, see kill.sh) must fit too, or CI would fail by chance after all.
+  # kill: 2 rounds of 14 modes take about 3 min under load; a missed point's retries (up to 3
+  # more tries of 25 s each, 8 s for the backpressure point, see kill.sh) must fit too, or CI
+  # would fail by chance after all.
   set_tests_properties(crash_kill_short PROPERTIES
-    LABELS "crash" SKIP_RETURN_CODE 77 TIMEOUT 600 RUN_SERIAL TRUE)
+    LABELS "crash" SKIP_RETURN_CODE 77 TIMEOUT 720 RUN_SERIAL TRUE)
   set_tests_properties(crash_power_short PROPERTIES
     LABELS "crash" SKIP_RETURN_CODE 77 TIMEOUT 400 RUN_SERIAL TRUE)
 

@@ -23,7 +23,18 @@
 # replaced. CRASH_KILL_MODES="random wal-after-write ..." runs only those modes (e.g. one point
 # for a long run). Exit: 0 all verified, 1 a failure, 77 kill points not compiled in.
 #
-# Prints one summary line per figure at the end ("kill: ..."), which run-long.sh collects.
+# Backpressure cycles (crash-tool run with CRASH_BACKPRESSURE=1, see crash_tool.c: big records,
+# one WAL group in flight, so chain ops wait for room in a full WAL queue): "bp-random", a random
+# kill, and "loglet-chain-wait-room", the kill point raised while a chain op waits for room (a
+# miss after BP_RUN_TIMEOUT_S). Such a run writes about 90 MB a second: it runs on the store the
+# normal cycles left, which is then replaced. The workload samples chain_ops_waiting_room into
+# DIR/room (CRASH_ROOM_FILE); after each backpressure kill the last sample says whether a chain op
+# was waiting for room when the process died.
+#
+# Prints one summary line per figure at the end ("kill: ..."), which run-long.sh collects;
+# "kill: bp_kills=K bp_chain_op_waiting=W bp_room_samples=S bp_room_samples_waiting=SW": of the K
+# backpressure kills, W found a chain op waiting for room at the last sample; SW of all S samples
+# taken in backpressure runs saw one waiting.
 set -uo pipefail
 
 PID=0
@@ -44,12 +55,20 @@ done
 
 MODES=(random wal-after-write wal-after-fsync wal-in-rotation wal-in-prepare wal-in-recovery
     store-seal-before-wal store-seal-durable store-after-cf-create store-after-batch
-    store-before-checkpoint store-in-replay)
+    store-before-checkpoint store-in-replay bp-random loglet-chain-wait-room)
 if [ -n "${CRASH_KILL_MODES:-}" ]; then
     read -ra MODES <<<"$CRASH_KILL_MODES"
 fi
-RUN_TIMEOUT_S=25 # a kill point not reached by then is a miss (the run is killed at random)
-RETRIES=3        # --rounds: more tries at a missed point in the same cycle
+RUN_TIMEOUT_S=25   # a kill point not reached by then is a miss (the run is killed at random)
+BP_RUN_TIMEOUT_S=8 # the same in backpressure: the queue is full at once, and the store grows fast
+RETRIES=3          # --rounds: more tries at a missed point in the same cycle
+
+is_bp() { # MODE: a backpressure cycle?
+    case "$1" in
+    bp-random | loglet-chain-wait-room) return 0 ;;
+    *) return 1 ;;
+    esac
+}
 
 # SEGLOG_KILL_AFTER is drawn from 1..range: how many passes before the point fires.
 after_range() {
@@ -63,6 +82,7 @@ after_range() {
     # pool refills (RocksDB rewrites its OPTIONS file per CF created) one takes 3-6 s here, so a
     # fourth checkpoint often came after RUN_TIMEOUT_S and the try was a miss
     store-before-checkpoint) echo 2 ;;
+    loglet-chain-wait-room) echo 20 ;; # two threads' chain ops, each waiting for room
     *) echo 1 ;;
     esac
 }
@@ -73,7 +93,9 @@ trap '[ "$PID" -gt 0 ] && kill -9 "$PID" 2>/dev/null' EXIT # never leave a workl
 declare -A HITS MISSES TRIES
 for m in "${MODES[@]}"; do HITS[$m]=0; MISSES[$m]=0; TRIES[$m]=0; done
 cycles=0 kills=0 checks=0 lost=0 failures=0 store_no=0 epoch=0 in_store=0 acks_total=0
-STORE="" ACKS="" ERR="$WORK/run.err"
+bp_kills=0 bp_waiting=0 bp_samples=0 bp_samples_waiting=0
+BP=0 # 1 during a backpressure cycle
+STORE="" ACKS="" ERR="$WORK/run.err" ROOM="$WORK/room"
 t_end=$(($(date +%s) + MINUTES * 60))
 
 new_store() {
@@ -89,16 +111,31 @@ new_store() {
     in_store=0
 }
 
-# start_run POINT AFTER: the workload in the background (PID), stderr to $ERR.
+# start_run POINT AFTER: the workload in the background (PID), stderr to $ERR; in backpressure
+# mode when BP=1, sampling into $ROOM.
 start_run() {
+    local env=()
     : >"$ERR"
-    if [ "$1" = random ]; then
-        "$TOOL" run "$STORE" "$ACKS" "$epoch" 120 2>"$ERR" &
-    else
-        SEGLOG_KILL_POINT="$1" SEGLOG_KILL_AFTER="$2" "$TOOL" run "$STORE" "$ACKS" "$epoch" 120 \
-            2>"$ERR" &
-    fi
+    rm -f "$ROOM"
+    [ "$BP" -eq 1 ] && env+=(CRASH_BACKPRESSURE=1 CRASH_ROOM_FILE="$ROOM")
+    [ "$1" != random ] && env+=(SEGLOG_KILL_POINT="$1" SEGLOG_KILL_AFTER="$2")
+    env "${env[@]}" "$TOOL" run "$STORE" "$ACKS" "$epoch" 120 2>"$ERR" &
     PID=$!
+}
+
+# room_tally: after a backpressure kill, the workload's last chain_ops_waiting_room sample
+# ("room waiting=W samples=S waiting_samples=SW", see crash_tool.c); no file: killed before the
+# first sample.
+room_tally() {
+    local line w s sw
+    bp_kills=$((bp_kills + 1))
+    line="$(head -c 200 "$ROOM" 2>/dev/null)"
+    w="$(sed -n 's/.*room waiting=\([0-9]*\).*/\1/p' <<<"$line")"
+    s="$(sed -n 's/.* samples=\([0-9]*\).*/\1/p' <<<"$line")"
+    sw="$(sed -n 's/.* waiting_samples=\([0-9]*\).*/\1/p' <<<"$line")"
+    [ "${w:-0}" -gt 0 ] && bp_waiting=$((bp_waiting + 1))
+    bp_samples=$((bp_samples + ${s:-0}))
+    bp_samples_waiting=$((bp_samples_waiting + ${sw:-0}))
 }
 
 wait_running() { # until the workload has opened the store and started its threads
@@ -185,7 +222,7 @@ kill_at() {
         start_run "$mode" $((1 + RANDOM % $(after_range "$mode")))
         ;;
     esac
-    wait_exit "$RUN_TIMEOUT_S"
+    wait_exit "$([ "$BP" -eq 1 ] && echo "$BP_RUN_TIMEOUT_S" || echo "$RUN_TIMEOUT_S")"
     rc=$?
     if grep -q "kill point $mode reached" "$ERR"; then
         kills=$((kills + 1))
@@ -212,6 +249,7 @@ dump_check() {
 # check_store MODE: after a kill, the checks described at the top.
 check_store() {
     local mode="$1" out rc v l
+    [ "$BP" -eq 1 ] && room_tally
     check_run_errors "$mode"
     [ -n "$DUMP" ] && dump_check "$mode" "of the crashed store (before verify)"
     out="$("$TOOL" verify "$STORE" "$ACKS" "$epoch" 2>"$WORK/verify.err")"
@@ -233,11 +271,16 @@ one_cycle() {
     cycles=$((cycles + 1))
     [ -z "$STORE" ] || [ "$in_store" -ge "$STORE_CYCLES" ] && new_store
     in_store=$((in_store + 1))
-    if [ "$mode" = random ]; then
+    BP=0
+    if is_bp "$mode"; then
+        BP=1
+        in_store=$STORE_CYCLES # a new store after this one: it is big (see the top)
+    fi
+    if [ "$mode" = random ] || [ "$mode" = bp-random ]; then
         epoch=$((epoch + 1))
-        TRIES[random]=$((TRIES[random] + 1))
+        TRIES[$mode]=$((TRIES[$mode] + 1))
         random_kill "$mode"
-        HITS[random]=$((HITS[random] + 1))
+        HITS[$mode]=$((HITS[$mode] + 1))
         check_store "$mode"
         return
     fi
@@ -273,6 +316,7 @@ acks_total=$((acks_total + $(acked_appends)))
 echo "kill: cycles=$cycles kills=$kills rounds=$round"
 for m in "${MODES[@]}"; do echo "kill: point=$m hits=${HITS[$m]} misses=${MISSES[$m]} tries=${TRIES[$m]}"; done
 echo "kill: acked_appends=$acks_total ack_checks=$checks lost=$lost failures=$failures dump_checks=$dump_checks"
+echo "kill: bp_kills=$bp_kills bp_chain_op_waiting=$bp_waiting bp_room_samples=$bp_samples bp_room_samples_waiting=$bp_samples_waiting"
 if [ "$failures" -gt 0 ] || [ "$lost" -gt 0 ]; then
     exit 1
 fi

@@ -4,6 +4,7 @@
 #   power.sh --tool BUILD/tests/crash-tool --work DIR [--cycles N | --minutes M] [--store-cycles K]
 #            [--dump BUILD/tools/seglog-dump]   (then `seglog-dump check` must pass before and after
 #                                                verify)
+#            [--backpressure-every B]           (a backpressure cycle after every B others)
 #
 # The store lives on a loop-mounted ext4 image (DIR/img, mounted on DIR/mnt with commit=60, so
 # that nothing but the store's own fsyncs makes anything durable); the acknowledgements go to
@@ -23,9 +24,18 @@
 # lost durability: acknowledged appends missing or damaged (verify's lost > 0), or a store that
 # verify cannot open; mutants.sh counts only those as caught. With --cycles the run stops after
 # the first cycle with a failure (its checks all run first).
+#
+# With --backpressure-every B (default 0: none), after every B cycles comes one more in
+# backpressure mode (crash-tool run with CRASH_BACKPRESSURE=1, see crash_tool.c: big records, one
+# WAL group in flight, chain ops without pause, so they wait for room in a full WAL queue), cut
+# after a shorter while (it writes about 90 MB a second; the store is replaced after it). --cycles
+# N counts the others: N + N/B cycles in all. The workload samples chain_ops_waiting_room into
+# DIR/room (CRASH_ROOM_FILE, outside the cut file system); the summary adds "bp_cycles=C
+# bp_chain_op_waiting=W bp_room_samples=S bp_room_samples_waiting=SW": at W of the C backpressure
+# cuts the last sample before SIGSTOP saw a chain op waiting for room; SW of all S samples did.
 set -uo pipefail
 
-TOOL="" WORK="" CYCLES=10 MINUTES=0 STORE_CYCLES=4 DUMP="" dump_checks=0
+TOOL="" WORK="" CYCLES=10 MINUTES=0 STORE_CYCLES=4 DUMP="" dump_checks=0 BP_EVERY=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --tool) TOOL="$2"; shift 2 ;;
@@ -34,6 +44,7 @@ while [ $# -gt 0 ]; do
     --minutes) MINUTES="$2"; shift 2 ;;
     --store-cycles) STORE_CYCLES="$2"; shift 2 ;;
     --dump) DUMP="$2"; shift 2 ;;
+    --backpressure-every) BP_EVERY="$2"; shift 2 ;;
     *) echo "power.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -85,10 +96,11 @@ mount -o loop,commit=60 "$IMG" "$MNT" 2>"$WORK/setup.err" ||
 export CRASH_CHECKPOINT_MS="${CRASH_CHECKPOINT_MS:-1000}" CRASH_RECONF_PAUSE_MS="${CRASH_RECONF_PAUSE_MS:-2000}"
 
 cycles=0 cuts=0 checks=0 lost=0 failures=0 durability_failures=0 store_no=0 in_store=0 epoch=0
-acks_total=0 PID=0
+acks_total=0 PID=0 normal_cycles=0 since_bp=0
+bp_cycles=0 bp_waiting=0 bp_samples=0 bp_samples_waiting=0
 STORE="" ACKS=""
 t_end=$(($(date +%s) + MINUTES * 60))
-ERR="$WORK/run.err"
+ERR="$WORK/run.err" ROOM="$WORK/room"
 
 new_store() {
     [ -n "$ACKS" ] && acks_total=$((acks_total + $(grep -c '^A' "$ACKS" || true)))
@@ -131,7 +143,10 @@ while :; do
     if [ "$MINUTES" -gt 0 ]; then
         [ "$(date +%s)" -ge "$t_end" ] && break
     else
-        [ "$cycles" -ge "$CYCLES" ] && break
+        # N cycles, and the backpressure cycle due after the last B of them
+        bp_due=0
+        [ "$BP_EVERY" -gt 0 ] && [ "$since_bp" -ge "$BP_EVERY" ] && bp_due=1
+        [ "$normal_cycles" -ge "$CYCLES" ] && [ $bp_due -eq 0 ] && break
     fi
     cycles=$((cycles + 1))
     epoch=$((epoch + 1))
@@ -139,14 +154,24 @@ while :; do
     [ -z "$STORE" ] || [ "$in_store" -ge "$STORE_CYCLES" ] && new_store
     in_store=$((in_store + 1))
     : >"$ERR"
-    "$TOOL" run "$STORE" "$ACKS" "$epoch" 120 2>"$ERR" &
+    rm -f "$ROOM"
+    env=()
+    if [ "$BP_EVERY" -gt 0 ] && [ "$since_bp" -ge "$BP_EVERY" ]; then
+        bp=1 since_bp=0 bp_cycles=$((bp_cycles + 1)) in_store=$STORE_CYCLES
+        env=(CRASH_BACKPRESSURE=1 CRASH_ROOM_FILE="$ROOM")
+        run_ms=$((300 + RANDOM % 1000)) # 0.3..1.3 s: up to about 120 MB on the 512 MB image
+    else
+        bp=0 since_bp=$((since_bp + 1)) normal_cycles=$((normal_cycles + 1))
+        run_ms=$((300 + RANDOM % 2500))
+    fi
+    env "${env[@]}" "$TOOL" run "$STORE" "$ACKS" "$epoch" 120 2>"$ERR" &
     PID=$!
     for i in $(seq 300); do
         grep -q 'crash-tool: running' "$ERR" && break
         kill -0 "$PID" 2>/dev/null || break
         sleep 0.1
     done
-    sleep "$(awk -v r=$RANDOM 'BEGIN { printf "%.2f", 0.3 + (r % 2500) / 1000 }')"
+    sleep "$(awk -v ms=$run_ms 'BEGIN { printf "%.3f", ms / 1000 }')"
     kill -STOP "$PID"
     for i in $(seq 100); do all_stopped && break; sleep 0.02; done
     all_stopped || fail "the workload did not stop"
@@ -156,6 +181,15 @@ while :; do
     kill -CONT "$PID" 2>/dev/null
     wait "$PID" 2>/dev/null
     PID=0
+    if [ $bp -eq 1 ]; then # the last sample before SIGSTOP (see crash_tool.c)
+        line="$(head -c 200 "$ROOM" 2>/dev/null)"
+        rw="$(sed -n 's/.*room waiting=\([0-9]*\).*/\1/p' <<<"$line")"
+        rs="$(sed -n 's/.* samples=\([0-9]*\).*/\1/p' <<<"$line")"
+        rsw="$(sed -n 's/.* waiting_samples=\([0-9]*\).*/\1/p' <<<"$line")"
+        [ "${rw:-0}" -gt 0 ] && bp_waiting=$((bp_waiting + 1))
+        bp_samples=$((bp_samples + ${rs:-0}))
+        bp_samples_waiting=$((bp_samples_waiting + ${rsw:-0}))
+    fi
     bad="$(grep -E '(crash-tool|seglog):' "$ERR" | grep -v -e 'crash-tool: running' -e 'kill point .* reached')"
     [ -z "$bad" ] || fail "the workload reported: $(head -3 <<<"$bad")"
     umount_retry 2>"$WORK/umount.err" || { fail "umount failed: $(cat "$WORK/umount.err")"; break; }
@@ -182,5 +216,5 @@ while :; do
     [ "$failures" -gt "$failures_before" ] && [ "$MINUTES" -eq 0 ] && break
 done
 [ -n "$ACKS" ] && acks_total=$((acks_total + $(grep -c '^A' "$ACKS" || true)))
-echo "power: cycles=$cycles cuts=$cuts acked_appends=$acks_total ack_checks=$checks lost=$lost failures=$failures durability_failures=$durability_failures dump_checks=$dump_checks"
+echo "power: cycles=$cycles cuts=$cuts acked_appends=$acks_total ack_checks=$checks lost=$lost failures=$failures durability_failures=$durability_failures dump_checks=$dump_checks bp_cycles=$bp_cycles bp_chain_op_waiting=$bp_waiting bp_room_samples=$bp_samples bp_room_samples_waiting=$bp_samples_waiting"
 [ "$failures" -eq 0 ] && [ "$lost" -eq 0 ]

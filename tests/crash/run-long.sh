@@ -11,6 +11,11 @@
 # kill point, acknowledged appends verified and lost, the control and the mutants caught. Logs
 # stay under DIR (default /var/tmp/crash-long). Exit 0 only if nothing acknowledged was lost,
 # nothing failed, the control passed and every mutant was caught.
+# Backpressure (crash-tool's CRASH_BACKPRESSURE mode: a full WAL queue, chain ops waiting for room
+# in it): each kill driver's round has its two backpressure modes (bp-random and the kill point
+# loglet-chain-wait-room), and the power-loss driver cuts one backpressure run after every 3
+# others (--backpressure-every 3). The figure "chain op waiting for room at death" sums, over the
+# kills and cuts of backpressure runs, those whose last chain_ops_waiting_room sample was above 0.
 set -uo pipefail
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 TOOL="" MINUTES=45 WORKERS=2 WORK=/var/tmp/crash-long POWER=1 MUTANTS=1
@@ -46,7 +51,7 @@ for w in $(seq "$WORKERS"); do
 done
 if [ $POWER = 1 ]; then
     bash "$SRC/tests/crash/power.sh" --tool "$TOOL" --work "$WORK/power" --minutes "$MINUTES" "${DUMP_ARGS[@]}" \
-        >"$WORK/power.log" 2>&1 &
+        --backpressure-every 3 >"$WORK/power.log" 2>&1 &
     pids+=($!)
 fi
 rc=0
@@ -64,9 +69,15 @@ echo "kill -9 cycles:            $(grep 'cycles=' <<<"$kl" | sum cycles)"
 echo "kills:                     $(grep 'kills=' <<<"$kl" | sum kills)"
 for m in random wal-after-write wal-after-fsync wal-in-rotation wal-in-prepare wal-in-recovery \
     store-seal-before-wal store-seal-durable store-after-cf-create store-after-batch \
-    store-before-checkpoint store-in-replay; do
+    store-before-checkpoint store-in-replay bp-random loglet-chain-wait-room; do
     printf '  %-26s %s\n' "$m:" "$(grep "point=$m " <<<"$kl" | sum hits) hits"
 done
+bk=$(grep 'bp_kills=' <<<"$kl")
+bc=""
+[ $POWER = 1 ] && bc=$(grep '^power:' "$WORK/power.log")
+echo "backpressure kills, cuts:  $(sum bp_kills <<<"$bk"), $(sum bp_cycles <<<"$bc")"
+echo "  chain op waiting for room at death: $(sum bp_chain_op_waiting <<<"$bk") of the kills, $(sum bp_chain_op_waiting <<<"$bc") of the cuts"
+echo "  room samples waiting:    $(printf '%s\n%s\n' "$bk" "$bc" | sum bp_room_samples_waiting) of $(printf '%s\n%s\n' "$bk" "$bc" | sum bp_room_samples)"
 echo "acked appends (kill):      $(grep 'acked_appends=' <<<"$kl" | sum acked_appends)"
 echo "ack checks (kill):         $(grep 'ack_checks=' <<<"$kl" | sum ack_checks)"
 echo "lost (kill):               $(grep 'lost=' <<<"$kl" | sum lost)"
