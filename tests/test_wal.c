@@ -1053,7 +1053,7 @@ static void test_wal_fault_injection(void **state)
 {
     fixture *f = *state;
     if (!wal_faults_compiled())
-        skip();
+        TEST_SKIP("fault injection not compiled in (-DSEGLOG_FAULT_INJECTION=ON)");
     const fault_case cases[] = {
         {WAL_FAULT_WRITE, 1, -EIO, false, WAL_SYNC_LINKED_FDATASYNC, false},
         {WAL_FAULT_WRITE, 7, -EIO, false, WAL_SYNC_LINKED_FDATASYNC, false},
@@ -1084,7 +1084,7 @@ static void test_wal_failure_with_groups_in_flight(void **state)
 {
     fixture *f = *state;
     if (!wal_faults_compiled())
-        skip();
+        TEST_SKIP("fault injection not compiled in (-DSEGLOG_FAULT_INJECTION=ON)");
     for (uint64_t nth = 2; nth <= 6; nth++) {
         char sub[TEST_PATH_MAX];
         TEST_FMT(sub, "%s/n%llu", f->dir, (unsigned long long)nth);
@@ -1215,7 +1215,7 @@ static void test_wal_single_short_write_is_resubmitted(void **state)
 {
     fixture *f = *state;
     if (!wal_faults_compiled())
-        skip();
+        TEST_SKIP("fault injection not compiled in (-DSEGLOG_FAULT_INJECTION=ON)");
     for (int direct = 0; direct <= 1; direct++) {
         char sub[TEST_PATH_MAX];
         TEST_FMT(sub, "%s/d%d", f->dir, direct);
@@ -1654,5 +1654,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wal_unknown_format_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_sync_modes_round_trip, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return TEST_EXIT(cmocka_run_group_tests(tests, NULL, NULL));
 }
