@@ -58,10 +58,15 @@
 #include "seglog_internal.h"
 #include "store.h"
 
-#define LOGLET_RECONFIG_WAIT_MS 10000u  /* longest wait of a chain change for an earlier one */
+#define LOGLET_RECONFIG_WAIT_MS 25000u  /* longest wait of a chain change for an earlier one: more
+                                         * than that one's own wait for room and its commit */
 #define LOGLET_CF_WAIT_MS 60000u        /* longest wait for a pre-created column family: creating one
                                           * can take seconds when RocksDB is busy (sanitizer builds) */
 #define LOGLET_SPACE_WAIT_MS 10000u     /* longest wait for room in the WAL queue */
+#define LOGLET_ROOM_SLICE_MS 100u       /* a wait for room re-checks shutdown this often */
+#define LOGLET_PARK_ROOM_RETRY_MS 5u    /* a parked append that found no room tries again after */
+_Static_assert(LOGLET_RECONFIG_WAIT_MS > 2u * LOGLET_SPACE_WAIT_MS,
+               "a chain change waiting behind another outlasts that one's wait for room");
 #define LOGLET_BATCH_MAX 65536u         /* records in one batch append */
 #define LOGLET_LOGS_MAX (1u << 20)
 
@@ -132,6 +137,8 @@ typedef struct log {
     size_t pend_inflight;     /* appends submitted, not yet completed: pend_cap holds room for
                                * each (reserved before the submit), so pend_push never fails */
     int apply_status;         /* the first failure the apply thread reported (0: none) */
+    uint32_t pend_pins;       /* readers copying a record out of a pending op, outside tmu */
+    bool pend_popping;        /* the apply thread waits for the pins to go: no new ones */
 } log_t;
 
 typedef struct pend_ref {
@@ -178,6 +185,7 @@ struct parked {
     uint64_t deadline_ms;
     uint32_t timeout_ms;
     uint64_t epoch;   /* park_epoch before its last try: a chain change since makes it ready */
+    uint64_t retry_ms; /* the WAL queue was full at its last try: ready again then (0: no) */
     /* for describe: what it waits behind, and since when */
     uint64_t segment_id;
     uint64_t sealed_at;
@@ -491,9 +499,13 @@ static int wait_room(seglog *s, log_t *lg, uint32_t bytes, const struct timespec
                        "loglet: log %" PRIu64 ": the WAL queue had no room for %u bytes within "
                        "the allowed wait; the disk is slower than the producers",
                        lg->id, bytes);
+    /* in slices, so that the caller sees a shutdown within one */
+    uint32_t slice = left < LOGLET_ROOM_SLICE_MS ? left : LOGLET_ROOM_SLICE_MS;
     pthread_mutex_unlock(&lg->mu);
-    int rc = store_wait_space(s->st, bytes, left, err);
+    int rc = store_wait_space(s->st, bytes, slice, err);
     pthread_mutex_lock(&lg->mu);
+    if (rc == SEGLOG_EFULL && !past(d))
+        rc = SEGLOG_OK; /* not yet the caller's deadline: it looks again */
     return rc;
 }
 
@@ -653,7 +665,12 @@ static void on_applied(void *ctx, const store_op *op, int status)
     if (!lg)
         return;
     pthread_mutex_lock(&lg->tmu);
-    pend_pop(lg, op->first_lsn + op->n); /* the store frees the op after this returns */
+    /* the store frees the op after this returns: wait for readers copying from it */
+    lg->pend_popping = true;
+    while (lg->pend_pins > 0)
+        pthread_cond_wait(&lg->tcv, &lg->tmu);
+    lg->pend_popping = false;
+    pend_pop(lg, op->first_lsn + op->n);
     if (status == SEGLOG_OK && op->first_lsn + op->n > lg->applied_tail)
         lg->applied_tail = op->first_lsn + op->n;
     if (status != SEGLOG_OK && lg->apply_status == 0)
@@ -773,6 +790,8 @@ static int submit_chain_op(seglog *s, log_t *lg, chain_ctx *c, bool sealing, seg
     lg->reconfig = true;
     lg->sealing = sealing;
     struct timespec d = deadline_in(LOGLET_SPACE_WAIT_MS);
+    waiter w = {0};
+    bool waiting = false;
     int rc;
     for (;;) {
         if (atomic_load(&s->closing)) {
@@ -782,15 +801,20 @@ static int submit_chain_op(seglog *s, log_t *lg, chain_ctx *c, bool sealing, seg
         rc = store_submit(s->st, &c->op, chain_done, c, err);
         if (rc != SEGLOG_EFULL)
             break;
-        waiter w = waiter_here(lg, "room in the WAL queue (chain change)", LOGLET_SPACE_WAIT_MS);
-        waiter_link(lg, &w);
-        atomic_fetch_add(&s->chain_waiting_room, 1);
+        if (!waiting) { /* listed from the first refusal until it is in (or gives up) */
+            w = waiter_here(lg, "room in the WAL queue (chain change)", LOGLET_SPACE_WAIT_MS);
+            waiter_link(lg, &w);
+            atomic_fetch_add(&s->chain_waiting_room, 1);
+            waiting = true;
+        }
         wal_kill_point(LOGLET_KILL_CHAIN_WAIT_ROOM);
         rc = wait_room(s, lg, store_op_encoded_size(&c->op), &d, err);
-        atomic_fetch_sub(&s->chain_waiting_room, 1);
-        waiter_unlink(lg, &w);
         if (rc != SEGLOG_OK)
             break;
+    }
+    if (waiting) {
+        atomic_fetch_sub(&s->chain_waiting_room, 1);
+        waiter_unlink(lg, &w);
     }
     if (rc != SEGLOG_OK) {
         lg->reconfig = false;
@@ -1114,10 +1138,14 @@ static int check_records(seglog *s, const seglog_buf *recs, size_t n, uint64_t *
 static int sealed_error(const log_t *lg, seglog_error *err)
 {
     const lseg *t = &lg->segs[lg->n_segs - 1];
-    uint64_t at = t->state == STORE_SEG_SEALED ? t->sealed_at : lg->next_lsn;
+    if (t->state != STORE_SEG_SEALED) /* a seal or an extension is on its way into the WAL */
+        return set_err(err, SEGLOG_ESEALED, 0,
+                       "loglet: log %" PRIu64 ": segment %" PRIu64 " is being sealed at LSN %"
+                       PRIu64 " (a chain change is in flight)",
+                       lg->id, t->id, lg->next_lsn);
     return set_err(err, SEGLOG_ESEALED, 0,
                    "loglet: log %" PRIu64 ": segment %" PRIu64 " is sealed at LSN %" PRIu64, lg->id,
-                   t->id, at);
+                   t->id, t->sealed_at);
 }
 
 static bool appendable(const log_t *lg)
@@ -1364,12 +1392,15 @@ static void *park_main(void *arg)
             /* p->epoch is the epoch before its last try: any chain change since (also one
              * between the try and its parking) makes it ready. Entries tried after the last
              * change stay in the list, where describe sees them (a retry takes them out). */
-            if (stop || p->deadline_ms <= now || p->epoch != s->park_epoch) {
+            if (stop || p->deadline_ms <= now || p->epoch != s->park_epoch ||
+                (p->retry_ms != 0 && p->retry_ms <= now)) {
                 p->next = ready;
                 ready = p;
             } else {
                 if (p->deadline_ms < next_deadline)
                     next_deadline = p->deadline_ms;
+                if (p->retry_ms != 0 && p->retry_ms < next_deadline)
+                    next_deadline = p->retry_ms;
                 p->next = keep;
                 keep = p;
             }
@@ -1402,12 +1433,10 @@ static void *park_main(void *arg)
                     *a = (append_ctx){.s = s, .lg = p->lg, .cb = p->cb, .cb_ctx = p->ctx,
                                       .heap = true};
                     p->epoch = park_epoch_now(s);
-                    /* room is waited for up to the append's own deadline */
-                    uint64_t now_ms = mono_ms();
-                    uint32_t room_ms = p->deadline_ms > now_ms
-                                           ? (uint32_t)(p->deadline_ms - now_ms) : 1u;
-                    rc = append_common(s, p->lg, p->recs, p->n, bytes, NULL, a, false, room_ms,
-                                       &err);
+                    p->retry_ms = 0;
+                    /* Room is not waited for here, where it would hold up every other parked
+                     * append: a full queue parks it again for a short while (below). */
+                    rc = append_common(s, p->lg, p->recs, p->n, bytes, NULL, a, false, 1u, &err);
                 } else {
                     rc = SEGLOG_ENOMEM;
                 }
@@ -1421,7 +1450,9 @@ static void *park_main(void *arg)
                 continue;
             }
             free(a);
-            if (rc == SEGLOG_ESEALED && mono_ms() < p->deadline_ms) {
+            if (rc == SEGLOG_EFULL && mono_ms() < p->deadline_ms)
+                p->retry_ms = mono_ms() + LOGLET_PARK_ROOM_RETRY_MS;
+            if ((rc == SEGLOG_ESEALED || rc == SEGLOG_EFULL) && mono_ms() < p->deadline_ms) {
                 pthread_mutex_lock(&s->park_mu);
                 p->next = s->parked_head;
                 s->parked_head = p;
@@ -1518,13 +1549,34 @@ static int read_at(seglog *s, log_t *lg, uint64_t lsn, uint32_t timeout_ms, segl
             where = locate(lg, lsn, out, &cf_no);
             pthread_mutex_unlock(&lg->mu);
             if (where == 3) { /* acknowledged: served from the op on its way to RocksDB */
-                const store_pending *p = pend_find(lg, lsn);
-                if (p && store_pending_read(p, lsn, &out->payload, &out->len,
-                                            &out->append_time_us) == SEGLOG_OK) {
+                if (lg->pend_popping) { /* the apply thread is letting ops go: look again */
+                    pthread_cond_wait(&lg->tcv, &lg->tmu);
                     pthread_mutex_unlock(&lg->tmu);
-                    out->kind = SEGLOG_ENTRY_RECORD;
-                    out->lsn = lsn;
-                    return SEGLOG_OK;
+                    continue;
+                }
+                const store_pending *p = pend_find(lg, lsn);
+                if (p) {
+                    /* copied outside tmu (a record may be megabytes): the pin keeps the op
+                     * alive, on_applied waits for it before the store may free the op */
+                    lg->pend_pins++;
+                    pthread_mutex_unlock(&lg->tmu);
+                    int prc = store_pending_read(p, lsn, &out->payload, &out->len,
+                                                 &out->append_time_us);
+                    pthread_mutex_lock(&lg->tmu);
+                    if (--lg->pend_pins == 0)
+                        pthread_cond_broadcast(&lg->tcv);
+                    pthread_mutex_unlock(&lg->tmu);
+                    if (prc == SEGLOG_OK) {
+                        out->kind = SEGLOG_ENTRY_RECORD;
+                        out->lsn = lsn;
+                        return SEGLOG_OK;
+                    }
+                    if (prc == SEGLOG_ENOMEM)
+                        return set_err(err, SEGLOG_ENOMEM, ENOMEM, "loglet: out of memory");
+                    return set_err(err, SEGLOG_ECORRUPT, 0,
+                                   "loglet: log %" PRIu64 ": durable LSN %" PRIu64
+                                   " is not in the op that holds it on its way to RocksDB",
+                                   lg->id, lsn);
                 }
                 /* Every acknowledged append has its pending copy (pend_reserve) until the apply
                  * thread reports it; reported and still not applied means RocksDB refused it. */

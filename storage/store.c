@@ -90,7 +90,6 @@
 #define STORE_WRITE_BUFFER_MAX_BYTES (8u << 20) /* per CF: a segment is written briefly, then sealed */
 #define STORE_WAL_ENQUEUE_TIMEOUT_MS 10000u
 #define STORE_APPLY_QUEUE_MAX_BYTES (64u << 20) /* durable ops waiting for RocksDB, at most */
-#define STORE_PENDING_READ_MAX (1u << 20)       /* larger records are read once applied */
 
 #define KEY_FORMAT "F"
 #define KEY_CHECKPOINT "K"
@@ -202,8 +201,6 @@ int store_pending_read(const store_pending *pend, uint64_t lsn, void **payload, 
     uint32_t i = (uint32_t)(lsn - pend->first_lsn);
     const uint8_t *data = pend->data + pend->offs[i];
     uint32_t dlen = pend->offs[i + 1] - pend->offs[i];
-    if (dlen > STORE_PENDING_READ_MAX)
-        return SEGLOG_ENOTFOUND; /* the caller holds a log lock: a big copy waits for RocksDB */
     *time_us = pend->time_us;
     void *copy = malloc(dlen ? dlen : 1);
     if (!copy)

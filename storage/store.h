@@ -101,7 +101,8 @@ typedef struct store_pending store_pending;
 typedef void (*store_done_fn)(void *ctx, int status, uint64_t seq, const store_pending *pend);
 
 /* Copies record lsn of a pending APPEND op (malloc'ed: free()). SEGLOG_ENOTFOUND if the op does
- * not hold lsn. */
+ * not hold lsn, SEGLOG_ENOMEM. Records may be large: the caller copies without holding its locks
+ * and keeps the op from being let go meanwhile (loglet pins it). */
 int store_pending_read(const store_pending *pend, uint64_t lsn, void **payload, size_t *len,
                        uint64_t *time_us);
 

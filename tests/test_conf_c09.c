@@ -29,7 +29,7 @@
 #define C09_RECORD_MAX_BYTES (256u << 10)
 #define C09_SIZE_STEPS 8u /* records are up to 7 * 8 bytes shorter than a quarter group's frame */
 #define C09_APPEND_WAIT_MS 10000u           /* each append's bound (reconfiguration and room) */
-#define C09_CHAIN_WAIT_MS 70000u            /* a chain change's bounds: 10 s for an earlier change,
+#define C09_CHAIN_WAIT_MS 95000u            /* a chain change's bounds: 25 s for an earlier change,
                                              * 10 s for room, 60 s for a pooled column family */
 #define C09_MARGIN_MS 15000u                /* slack for a loaded (sanitizer) machine */
 #define C09_ACKS_MAX 100000u
