@@ -92,6 +92,17 @@
 #define STORE_APPLY_QUEUE_MAX_BYTES (64u << 20) /* durable ops waiting for RocksDB, at most */
 #define STORE_PENDING_READ_MAX (1u << 20)       /* larger records are read once applied */
 
+/* Checks of invariants that storage's own bookkeeping keeps (the pool's count and marks); cheap,
+ * and on in release builds (STYLE.md). Bytes read from disk are never asserted: they are
+ * SEGLOG_ECORRUPT. */
+#define SEGLOG_ASSERT(c)                                                                           \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            fprintf(stderr, "seglog: assertion failed: %s (%s:%d)\n", #c, __FILE__, __LINE__);     \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
 #define KEY_FORMAT "F"
 #define KEY_CHECKPOINT "K"
 #define KEY_APPLIED "A"
@@ -247,6 +258,24 @@ static int rocks_err(char *errptr, seglog_error *err, const char *what)
     set_err(err, code, 0, "storage: %s: %s", what, errptr);
     rocksdb_free(errptr);
     return code;
+}
+
+/* Refuses every later write until reopen, as a failed WAL write does (store_submit answers
+ * SEGLOG_EPOISONED, store_failure says why): used when storage's bookkeeping of column families
+ * no longer adds up, since going on could acknowledge records that never reach RocksDB or hand one
+ * CF to two segments. The first failure is the one reported. Takes apply_mu: call it with no other
+ * lock of the store held. */
+static void poison(store *st, int code, const char *msg)
+{
+    pthread_mutex_lock(&st->apply_mu);
+    if (st->apply_error == 0) {
+        st->apply_error = code;
+        snprintf(st->apply_msg, sizeof st->apply_msg, "%.180s; writes are refused until reopen",
+                 msg);
+        fprintf(stderr, "seglog: %s\n", st->apply_msg);
+    }
+    pthread_cond_broadcast(&st->apply_cv);
+    pthread_mutex_unlock(&st->apply_mu);
 }
 
 void store_cf_name(char dst[32], uint64_t cf_no)
@@ -765,6 +794,8 @@ static void *pool_main(void *arg)
             long i = cf_find(st, cf_no);
             rocksdb_column_family_handle_t *h = NULL;
             if (i >= 0) {
+                /* dropping a pooled CF would leave the pool's count with nothing behind it */
+                SEGLOG_ASSERT(!st->cfs[i].pooled);
                 h = st->cfs[i].h;
                 memmove(st->cfs + i, st->cfs + i + 1,
                         (size_t)((long)st->n_cfs - i - 1) * sizeof *st->cfs);
@@ -867,35 +898,64 @@ int store_cf_take(store *st, uint64_t *cf_no, uint32_t timeout_ms, seglog_error 
             break;
         }
     }
+    char msg[SEGLOG_ERROR_MESSAGE_MAX] = "";
     if (rc == SEGLOG_OK) {
+        bool found = false;
         pthread_rwlock_wrlock(&st->cf_lock);
         for (uint32_t i = 0; i < st->n_cfs; i++) {
             if (st->cfs[i].pooled) {
                 st->cfs[i].pooled = false;
                 *cf_no = st->cfs[i].cf_no;
+                found = true;
                 break;
             }
         }
+        /* A count with no pooled CF behind it once handed out the number the caller's variable
+         * held (0): its segment's records were then never written. */
+        if (!found)
+            snprintf(msg, sizeof msg,
+                     "storage: the column family pool counts %u but none of the %u column "
+                     "families is in it: no column family number to hand out",
+                     st->n_pooled, st->n_cfs);
         pthread_rwlock_unlock(&st->cf_lock);
-        st->n_pooled--;
-        pthread_cond_broadcast(&st->pool_cv); /* refill */
+        if (found) {
+            SEGLOG_ASSERT(st->n_pooled > 0);
+            st->n_pooled--;
+            pthread_cond_broadcast(&st->pool_cv); /* refill */
+        } else {
+            rc = set_err(err, SEGLOG_ECORRUPT, 0, "%s", msg);
+        }
     }
     pthread_mutex_unlock(&st->pool_mu);
+    if (rc == SEGLOG_ECORRUPT && msg[0])
+        poison(st, rc, msg);
     return rc;
 }
 
 void store_cf_return(store *st, uint64_t cf_no)
 {
+    const char *why = NULL;
     pthread_mutex_lock(&st->pool_mu);
     pthread_rwlock_wrlock(&st->cf_lock);
     long i = cf_find(st, cf_no);
-    if (i >= 0 && !st->cfs[i].pooled) {
+    if (i < 0) {
+        why = "does not exist";
+    } else if (st->cfs[i].pooled) {
+        why = "is in the pool already";
+    } else {
         st->cfs[i].pooled = true;
         st->n_pooled++;
+        SEGLOG_ASSERT(st->n_pooled <= st->n_cfs);
     }
     pthread_rwlock_unlock(&st->cf_lock);
     pthread_cond_broadcast(&st->pool_cv);
     pthread_mutex_unlock(&st->pool_mu);
+    if (why) { /* counting it again would make the pool's count lie (see store_cf_take) */
+        char msg[SEGLOG_ERROR_MESSAGE_MAX];
+        snprintf(msg, sizeof msg,
+                 "storage: column family %" PRIu64 " given back to the pool %s", cf_no, why);
+        poison(st, SEGLOG_ECORRUPT, msg);
+    }
 }
 
 /* ---- checkpoints ----------------------------------------------------------------------------- */
@@ -1644,6 +1704,27 @@ int store_fail_checkpoint_flushes(store *st, unsigned n)
 #else
     (void)st;
     (void)n;
+    return SEGLOG_ENOTSUP;
+#endif
+}
+
+int store_fault_pool_miscount(store *st)
+{
+#ifdef SEGLOG_FAULT_INJECTION
+    pthread_mutex_lock(&st->pool_mu);
+    pthread_rwlock_wrlock(&st->cf_lock);
+    for (uint32_t i = 0; i < st->n_cfs; i++)
+        st->cfs[i].pooled = false; /* unreferenced: the next open adopts them again */
+    pthread_rwlock_unlock(&st->cf_lock);
+    /* at least the target, so that the pool thread puts no new CF behind the count */
+    if (st->n_pooled < st->opt.pub.cf_pool_target)
+        st->n_pooled = st->opt.pub.cf_pool_target;
+    if (st->n_pooled == 0)
+        st->n_pooled = 1;
+    pthread_mutex_unlock(&st->pool_mu);
+    return SEGLOG_OK;
+#else
+    (void)st;
     return SEGLOG_ENOTSUP;
 #endif
 }

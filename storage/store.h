@@ -142,9 +142,11 @@ int store_iter_read(store_iter *it, uint64_t lsn, void **payload, size_t *len, u
                     seglog_error *err);
 void store_iter_close(store *st, store_iter *it);
 
-/* Takes a pre-created column family for a new segment, waiting up to timeout_ms for the pool. */
+/* Takes a pre-created column family for a new segment, waiting up to timeout_ms for the pool.
+ * SEGLOG_ECORRUPT if the pool's count has no CF behind it: the store is then poisoned. */
 int store_cf_take(store *st, uint64_t *cf_no, uint32_t timeout_ms, seglog_error *err);
-/* Returns an unused one (an op that was never submitted). */
+/* Returns an unused one (an op that was never submitted). A CF that was not taken (unknown, or in
+ * the pool already) poisons the store (SEGLOG_ECORRUPT, see store_failure). */
 void store_cf_return(store *st, uint64_t cf_no);
 
 void store_cf_name(char dst[32], uint64_t cf_no);
@@ -152,6 +154,11 @@ void store_cf_name(char dst[32], uint64_t cf_no);
 /* Tests only: the next n checkpoint flushes fail, as if RocksDB had returned an error
  * (SEGLOG_ENOTSUP without -DSEGLOG_FAULT_INJECTION=ON). */
 int store_fail_checkpoint_flushes(store *st, unsigned n);
+
+/* Tests only: takes every column family out of the pool but leaves the pool's count (at least
+ * the pool target, so that the pool thread adds none), as a bookkeeping error would: the next
+ * store_cf_take sees a count and no CF (SEGLOG_ENOTSUP without -DSEGLOG_FAULT_INJECTION=ON). */
+int store_fault_pool_miscount(store *st);
 
 /* Tests only: holds the apply thread (ops stay durable but out of RocksDB) until resumed. */
 void store_pause_apply(store *st, bool pause);
