@@ -78,6 +78,7 @@
 
 #include "seglog_internal.h"
 #include "store.h"
+#include "store_inspect.h"
 #include "wal_internal.h"
 
 #define STORE_PATH_MAX 4096u
@@ -113,6 +114,7 @@ typedef struct cf_entry {
     bool dirty;    /* written since the last checkpoint (set after the write, never before) */
     bool pooled;   /* in the pool, not yet assigned */
     bool in_batch; /* listed in st->batch_cfs */
+    bool trimmed;  /* listed in st->pending_drops (a segment of the batch being built trims it) */
 } cf_entry;
 
 struct store {
@@ -162,6 +164,7 @@ struct store {
     atomic_uint_fast64_t applied_seq;
     atomic_uint_fast64_t checkpoint_seq;
     atomic_uint fail_flushes; /* tests (fault injection): checkpoint flushes still to fail */
+    atomic_bool fault_miss_cf; /* tests (fault injection): the apply thread's next CF lookup misses */
 
     /* The apply queue: durable ops waiting for RocksDB, oldest first. */
     pthread_mutex_t apply_mu;
@@ -378,29 +381,88 @@ static void batch_put_log(store *st, const store_log *log)
                               sizeof v);
 }
 
-/* Looks up a CF for writing and marks it dirty; NULL if it does not exist (dropped). */
-static rocksdb_column_family_handle_t *cf_for_write(store *st, uint64_t cf_no)
+/* Why an op may not write cf_no (outside replay), or NULL if it may: every CF an op writes has
+ * been handed out by store_cf_take and is not back in the pool. cf_lock held. */
+static const char *cf_unusable_locked(const store *st, uint64_t cf_no)
 {
-    rocksdb_column_family_handle_t *h = NULL;
+    long i = cf_find(st, cf_no);
+    if (i < 0)
+        return "does not exist";
+    if (st->cfs[i].pooled)
+        return "is in the pool (no segment's)";
+    return NULL;
+}
+
+/* Tests only: whether the lookup at hand is to miss (store_fault_miss_next_cf). */
+static bool cf_miss_fault_due(store *st)
+{
+#ifdef SEGLOG_FAULT_INJECTION
+    return atomic_exchange(&st->fault_miss_cf, false);
+#else
+    (void)st;
+    return false;
+#endif
+}
+
+/* Looks up a CF that the batch being built writes and lists it among the batch's CFs (marked dirty
+ * once the batch is written); a trimmed segment's CF (trimmed) also among the CFs to recycle after
+ * the write. Outside replay a CF that does not exist or is in the pool is a bookkeeping error, as
+ * is one trimmed twice in a batch: SEGLOG_ECORRUPT (the store is then poisoned by the caller).
+ * Skipping the write, as this once did, acknowledged records that never reached RocksDB, and a
+ * pooled CF written here left the pool's count with nothing behind it.
+ *
+ * During replay a missing CF is legitimate, and *h is NULL (the write is skipped): a trimmed
+ * segment's CF is dropped once its trim is applied (when the pool is full) or at open (when
+ * unused and not empty), while the WAL keeps the ops that wrote it (its create or extend, its
+ * appends, the trim) until a checkpoint passes them. Their records belong to a segment that the
+ * metadata, or the trim later in the WAL, marks trimmed. Replay cannot tell such a CF from one that
+ * was never there, and each op it meets was checked when it was first applied. */
+static int cf_for_write(store *st, uint64_t seq, const store_op *op, uint64_t cf_no, bool trimmed,
+                        rocksdb_column_family_handle_t **h, seglog_error *err)
+{
+    *h = NULL;
+    const char *why = NULL;
     pthread_rwlock_wrlock(&st->cf_lock);
     long i = cf_find(st, cf_no);
-    if (i >= 0) {
-        st->cfs[i].pooled = false;
-        if (!st->cfs[i].in_batch && st->n_batch_cfs < STORE_CF_MAX) {
-            st->cfs[i].in_batch = true;
+    if (i >= 0 && !st->replaying && cf_miss_fault_due(st))
+        i = -1;
+    if (i < 0) {
+        if (!st->replaying) /* (gone during replay: see above) */
+            why = "does not exist";
+    } else if (st->cfs[i].pooled) {
+        why = "is in the pool (no segment's)";
+    } else if (trimmed && st->cfs[i].trimmed && !st->replaying) {
+        why = "is trimmed twice in one batch (it would be recycled twice)";
+    } else {
+        cf_entry *c = &st->cfs[i];
+        if (!c->in_batch) {
+            SEGLOG_ASSERT(st->n_batch_cfs < STORE_CF_MAX); /* each CF once */
+            c->in_batch = true;
             st->batch_cfs[st->n_batch_cfs++] = cf_no;
         }
-        h = st->cfs[i].h;
+        if (trimmed && !st->replaying) { /* replay recycles nothing: sort_out_cfs does */
+            SEGLOG_ASSERT(st->n_pending_drops < STORE_CF_MAX); /* each CF once */
+            c->trimmed = true;
+            st->pending_drops[st->n_pending_drops++] = cf_no;
+        }
+        *h = c->h;
     }
     pthread_rwlock_unlock(&st->cf_lock);
-    return h;
+    if (why)
+        return set_err(err, SEGLOG_ECORRUPT, 0,
+                       "storage: column family %" PRIu64 " %s, but WAL seq %" PRIu64
+                       " (%s of log %" PRIu64 ") writes it",
+                       cf_no, why, seq, store_inspect_op_name(op->type), op->log.log_id);
+    return SEGLOG_OK;
 }
 
 /* After the batch is written (ok) or dropped: marks its CFs dirty. Marking before the write let
  * a checkpoint clear the mark and flush the CF between the two, then move past ops whose data
- * was still only in the memtable. */
+ * was still only in the memtable. A dropped batch recycles nothing. */
 static void batch_cfs_done(store *st, bool ok)
 {
+    if (!ok)
+        st->n_pending_drops = 0;
     if (st->n_batch_cfs == 0)
         return;
     pthread_rwlock_wrlock(&st->cf_lock);
@@ -408,6 +470,7 @@ static void batch_cfs_done(store *st, bool ok)
         long i = cf_find(st, st->batch_cfs[k]);
         if (i >= 0) {
             st->cfs[i].in_batch = false;
+            st->cfs[i].trimmed = false;
             if (ok)
                 st->cfs[i].dirty = true;
         }
@@ -428,15 +491,17 @@ static void queue_drop(store *st, uint64_t cf_no)
 /* Adds one durable op to the pending write batch (st->batch). */
 static int batch_op(store *st, uint64_t seq, const store_op *op, seglog_error *err)
 {
+    rocksdb_column_family_handle_t *h = NULL;
+    int rc = SEGLOG_OK;
     switch (op->type) {
     case STORE_OP_CREATE_LOG:
         batch_put_log(st, &op->log);
         batch_put_seg(st, &op->seg);
-        cf_for_write(st, op->seg.cf_no);
+        rc = cf_for_write(st, seq, op, op->seg.cf_no, false, &h, err);
         break;
-    case STORE_OP_APPEND: {
-        rocksdb_column_family_handle_t *h = cf_for_write(st, op->seg.cf_no);
-        if (h) {
+    case STORE_OP_APPEND:
+        rc = cf_for_write(st, seq, op, op->seg.cf_no, false, &h, err);
+        if (rc == SEGLOG_OK && h) {
             uint8_t k[8];
             for (uint32_t i = 0; i < op->n; i++) {
                 put_be64(k, op->first_lsn + i);
@@ -456,30 +521,29 @@ static int batch_op(store *st, uint64_t seq, const store_op *op, seglog_error *e
         }
         batch_put_seg(st, &op->seg);
         break;
-    }
     case STORE_OP_SEAL:
     case STORE_OP_EXTEND:
         batch_put_log(st, &op->log);
         batch_put_seg(st, &op->seg);
         if (op->type == STORE_OP_EXTEND)
-            cf_for_write(st, op->seg.cf_no);
+            rc = cf_for_write(st, seq, op, op->seg.cf_no, false, &h, err);
         break;
     case STORE_OP_SEAL_EXTEND:
         batch_put_log(st, &op->log);
         batch_put_seg(st, &op->seg);
         batch_put_seg(st, &op->seg2);
-        cf_for_write(st, op->seg2.cf_no);
+        rc = cf_for_write(st, seq, op, op->seg2.cf_no, false, &h, err);
         break;
     case STORE_OP_TRIM:
         batch_put_log(st, &op->log);
-        for (uint32_t i = 0; i < op->n_dropped; i++) {
+        for (uint32_t i = 0; i < op->n_dropped && rc == SEGLOG_OK; i++) {
             batch_put_seg(st, &op->dropped[i]);
             /* Empty the CF in this very batch, so that it can serve a new segment as soon as
              * the batch is written (recycling: see batch_write). Replay repeats it in WAL order,
              * before any later op that reuses the CF. Marks it dirty: the next checkpoint
              * flushes the range deletion before the WAL lets this op go. */
-            rocksdb_column_family_handle_t *h = cf_for_write(st, op->dropped[i].cf_no);
-            if (h) {
+            rc = cf_for_write(st, seq, op, op->dropped[i].cf_no, true, &h, err);
+            if (rc == SEGLOG_OK && h) {
                 static const uint8_t lo[8] = {0};
                 static const uint8_t hi[9] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
                                               0xff};
@@ -487,9 +551,9 @@ static int batch_op(store *st, uint64_t seq, const store_op *op, seglog_error *e
                                                    (const char *)hi, sizeof hi);
             }
         }
-        if (op->seg.seg_id != 0) {
-            rocksdb_column_family_handle_t *h = cf_for_write(st, op->seg.cf_no);
-            if (h) {
+        if (rc == SEGLOG_OK && op->seg.seg_id != 0) {
+            rc = cf_for_write(st, seq, op, op->seg.cf_no, false, &h, err);
+            if (rc == SEGLOG_OK && h) {
                 uint8_t from[8], to[8];
                 put_be64(from, op->seg.base);
                 put_be64(to, op->log.trim_point + 1);
@@ -502,10 +566,7 @@ static int batch_op(store *st, uint64_t seq, const store_op *op, seglog_error *e
         return set_err(err, SEGLOG_ECORRUPT, 0, "storage: unknown op type %u at WAL seq %" PRIu64,
                        op->type, seq);
     }
-    if (op->type == STORE_OP_TRIM)
-        for (uint32_t i = 0; i < op->n_dropped && st->n_pending_drops < STORE_CF_MAX; i++)
-            st->pending_drops[st->n_pending_drops++] = op->dropped[i].cf_no;
-    return SEGLOG_OK;
+    return rc;
 }
 
 /* Puts the emptied CF of a trimmed segment back into the pool (it is not referenced by any live
@@ -513,28 +574,37 @@ static int batch_op(store *st, uint64_t seq, const store_op *op, seglog_error *e
  * plenty already, hands it to the pool thread to drop. In steady state (segments sealed, then
  * trimmed) the store thus neither creates nor drops column families: both persist the options
  * of every CF inside RocksDB's write thread, which is what makes them slow (DESIGN.md).
- * During replay nothing is pooled here: sort_out_cfs adopts every empty unreferenced CF. */
+ * During replay nothing is pooled here: sort_out_cfs adopts every empty unreferenced CF.
+ * batch_op checked the CF; one gone or pooled since (given back by store_cf_return meanwhile)
+ * poisons the store: recycling it again, as this once did (it was dropped from under the pool's
+ * count), ended with the pool handing out a made-up CF number. */
 static void recycle_cf(store *st, uint64_t cf_no)
 {
     if (st->replaying)
         return;
     pthread_mutex_lock(&st->pool_mu);
-    bool keep = st->n_pooled < 2u * st->opt.pub.cf_pool_target;
+    pthread_rwlock_wrlock(&st->cf_lock);
+    const char *why = cf_unusable_locked(st, cf_no);
+    bool keep = why == NULL && st->n_pooled < 2u * st->opt.pub.cf_pool_target;
     if (keep) {
-        pthread_rwlock_wrlock(&st->cf_lock);
-        long i = cf_find(st, cf_no);
-        keep = i >= 0 && !st->cfs[i].pooled;
-        if (keep) {
-            st->cfs[i].pooled = true;
-            st->n_pooled++;
-            st->n_recycled++;
-        }
-        pthread_rwlock_unlock(&st->cf_lock);
-        pthread_cond_broadcast(&st->pool_cv);
+        st->cfs[cf_find(st, cf_no)].pooled = true;
+        st->n_pooled++;
+        st->n_recycled++;
+        SEGLOG_ASSERT(st->n_pooled <= st->n_cfs);
     }
+    pthread_rwlock_unlock(&st->cf_lock);
+    if (keep)
+        pthread_cond_broadcast(&st->pool_cv);
     pthread_mutex_unlock(&st->pool_mu);
-    if (!keep)
+    if (why) {
+        char msg[SEGLOG_ERROR_MESSAGE_MAX];
+        snprintf(msg, sizeof msg,
+                 "storage: column family %" PRIu64 " of a trimmed segment %s when recycled",
+                 cf_no, why);
+        poison(st, SEGLOG_ECORRUPT, msg);
+    } else if (!keep) {
         queue_drop(st, cf_no);
+    }
 }
 
 /* Writes the pending batch (ops up to and including last_seq) to RocksDB, then recycles (or
@@ -548,10 +618,8 @@ static int batch_write(store *st, uint64_t last_seq, seglog_error *err)
     rocksdb_write(st->db, st->wopt, st->batch, &e);
     rocksdb_writebatch_clear(st->batch);
     batch_cfs_done(st, e == NULL); /* before applied_seq moves: see batch_cfs_done */
-    if (e) {
-        st->n_pending_drops = 0;
+    if (e)
         return rocks_err(e, err, "write batch");
-    }
     atomic_store(&st->applied_seq, last_seq);
     for (uint32_t i = 0; i < st->n_pending_drops; i++)
         recycle_cf(st, st->pending_drops[i]);
@@ -732,6 +800,45 @@ static void *apply_main(void *arg)
     return NULL;
 }
 
+/* Every CF an op writes must be handed out and not back in the pool before the op goes to the
+ * WAL: once it is durable it is acknowledged, and an op refused only when applied (cf_for_write)
+ * is replayed at the next open, which skips the records of a missing CF but writes the segment's
+ * metadata naming it: the segment's earlier records became unreachable too. For an append (the
+ * hot path) this costs a read lock and a binary search. */
+static int check_op_cfs(store *st, const store_op *op, seglog_error *err)
+{
+    uint64_t bad = 0;
+    const char *why = NULL;
+    pthread_rwlock_rdlock(&st->cf_lock);
+    switch (op->type) {
+    case STORE_OP_CREATE_LOG:
+    case STORE_OP_APPEND:
+    case STORE_OP_EXTEND:
+        why = cf_unusable_locked(st, bad = op->seg.cf_no);
+        break;
+    case STORE_OP_SEAL_EXTEND:
+        why = cf_unusable_locked(st, bad = op->seg2.cf_no);
+        break;
+    case STORE_OP_TRIM:
+        for (uint32_t i = 0; i < op->n_dropped && !why; i++)
+            why = cf_unusable_locked(st, bad = op->dropped[i].cf_no);
+        if (!why && op->seg.seg_id != 0)
+            why = cf_unusable_locked(st, bad = op->seg.cf_no);
+        break;
+    default:
+        break;
+    }
+    pthread_rwlock_unlock(&st->cf_lock);
+    if (!why)
+        return SEGLOG_OK;
+    char msg[SEGLOG_ERROR_MESSAGE_MAX];
+    snprintf(msg, sizeof msg,
+             "storage: column family %" PRIu64 " %s, but an op of log %" PRIu64 " (%s) writes it",
+             bad, why, op->log.log_id, store_inspect_op_name(op->type));
+    poison(st, SEGLOG_ECORRUPT, msg);
+    return set_err(err, SEGLOG_ECORRUPT, 0, "%s", msg);
+}
+
 int store_submit(store *st, const store_op *op, store_done_fn done, void *ctx, seglog_error *err)
 {
     if (op->n > STORE_RECS_PER_OP_MAX || op->n_dropped > STORE_OPS_MAX_DROPPED)
@@ -745,13 +852,15 @@ int store_submit(store *st, const store_op *op, store_done_fn done, void *ctx, s
     pthread_mutex_unlock(&st->apply_mu);
     if (apply_error != 0)
         return set_err(err, SEGLOG_EPOISONED, 0, "%s", msg);
+    int rc = check_op_cfs(st, op, err);
+    if (rc != SEGLOG_OK)
+        return rc;
     uint32_t head_len = store_op_head_size(op);
     uint8_t small_head[1024];
     uint8_t *head = head_len <= sizeof small_head ? small_head : malloc(head_len);
     struct iovec small_iov[17];
     struct iovec *iov = op->n + 1 <= 17 ? small_iov : malloc((op->n + 1) * sizeof *iov);
     pending *p = malloc(sizeof *p);
-    int rc = SEGLOG_OK;
     if (!head || !iov || !p) {
         rc = set_err(err, SEGLOG_ENOMEM, ENOMEM, "storage: out of memory");
         goto out;
@@ -939,9 +1048,9 @@ void store_cf_return(store *st, uint64_t cf_no)
     pthread_rwlock_wrlock(&st->cf_lock);
     long i = cf_find(st, cf_no);
     if (i < 0) {
-        why = "does not exist";
+        why = "but does not exist";
     } else if (st->cfs[i].pooled) {
-        why = "is in the pool already";
+        why = "twice (it is in the pool already)";
     } else {
         st->cfs[i].pooled = true;
         st->n_pooled++;
@@ -1722,6 +1831,17 @@ int store_fault_pool_miscount(store *st)
     if (st->n_pooled == 0)
         st->n_pooled = 1;
     pthread_mutex_unlock(&st->pool_mu);
+    return SEGLOG_OK;
+#else
+    (void)st;
+    return SEGLOG_ENOTSUP;
+#endif
+}
+
+int store_fault_miss_next_cf(store *st)
+{
+#ifdef SEGLOG_FAULT_INJECTION
+    atomic_store(&st->fault_miss_cf, true);
     return SEGLOG_OK;
 #else
     (void)st;

@@ -113,7 +113,9 @@ int store_open(store **out, const char *dir, const store_options *opts, seglog_e
 void store_close(store *st);
 
 /* Enqueues an op in the WAL without ever waiting: SEGLOG_EFULL when the queue has no room (the
- * caller releases its locks and calls store_wait_space). done is called exactly once. */
+ * caller releases its locks and calls store_wait_space). done is called exactly once.
+ * SEGLOG_ECORRUPT if the op writes a column family that does not exist or is in the pool: the
+ * store is then poisoned (a bookkeeping error above; the op is refused before it is durable). */
 int store_submit(store *st, const store_op *op, store_done_fn done, void *ctx, seglog_error *err);
 int store_wait_space(store *st, uint32_t bytes, uint32_t timeout_ms, seglog_error *err);
 
@@ -159,6 +161,11 @@ int store_fail_checkpoint_flushes(store *st, unsigned n);
  * the pool target, so that the pool thread adds none), as a bookkeeping error would: the next
  * store_cf_take sees a count and no CF (SEGLOG_ENOTSUP without -DSEGLOG_FAULT_INJECTION=ON). */
 int store_fault_pool_miscount(store *st);
+
+/* Tests only: the apply thread's next lookup of a column family to write (outside replay) finds
+ * none, as if the CF had been dropped after the op was submitted (SEGLOG_ENOTSUP without
+ * -DSEGLOG_FAULT_INJECTION=ON). */
+int store_fault_miss_next_cf(store *st);
 
 /* Tests only: holds the apply thread (ops stay durable but out of RocksDB) until resumed. */
 void store_pause_apply(store *st, bool pause);
