@@ -1190,6 +1190,60 @@ static void *ckpt_main(void *arg)
     return NULL;
 }
 
+/* ---- scans of the metadata at open ------------------------------------------------------------ */
+
+/* A RocksDB iterator that stops on a read error looks just like one at the end of its data
+ * (rocksdb_iter_valid is false either way); only rocksdb_iter_get_error tells them apart. Taking
+ * an error for the end dropped logs (store_load) and made a CF whose records could not be read
+ * look empty, so that the pool handed it to a new segment (sort_out_cfs). So every scan at open
+ * ends in scan_end, which asks, and a read error fails the open. */
+typedef struct scan {
+    rocksdb_iterator_t *it;
+    store_scan kind;
+    uint32_t *left; /* tests: entries still to yield before the injected error, or NULL */
+} scan;
+
+static void scan_begin(store *st, scan *sc, rocksdb_column_family_handle_t *cf, store_scan kind)
+{
+    sc->it = rocksdb_create_iterator_cf(st->db, st->ropt, cf);
+    sc->kind = kind;
+    sc->left = NULL;
+#ifdef SEGLOG_FAULT_INJECTION
+    if (st->opt.fail_scan == kind)
+        sc->left = &st->opt.fail_scan_after; /* counted over every scan of that kind */
+#endif
+}
+
+static bool scan_valid(const scan *sc)
+{
+    return (!sc->left || *sc->left > 0) && rocksdb_iter_valid(sc->it);
+}
+
+static void scan_next(scan *sc)
+{
+    if (sc->left)
+        (*sc->left)--;
+    rocksdb_iter_next(sc->it);
+}
+
+/* SEGLOG_OK if the scan stopped for want of data, not on a read error. */
+static int scan_check(const scan *sc, seglog_error *err, const char *what)
+{
+    if (sc->left && *sc->left == 0)
+        return set_err(err, SEGLOG_EIO, EIO, "storage: %s: read error (injected)", what);
+    char *e = NULL;
+    rocksdb_iter_get_error(sc->it, &e);
+    return rocks_err(e, err, what);
+}
+
+static int scan_end(scan *sc, seglog_error *err, const char *what)
+{
+    int rc = scan_check(sc, err, what);
+    rocksdb_iter_destroy(sc->it);
+    sc->it = NULL;
+    return rc;
+}
+
 /* ---- open ------------------------------------------------------------------------------------ */
 
 static int mkdir_p(const char *path, seglog_error *err)
@@ -1320,70 +1374,92 @@ static int check_format(store *st, seglog_error *err)
     return SEGLOG_OK;
 }
 
-static uint64_t read_u64(store *st, const char *key)
+/* A u64 of the metadata (0 if absent). A read error fails the open: taking it for "no
+ * checkpoint" would replay the WAL from a start it no longer holds. */
+static int read_u64(store *st, const char *key, uint64_t *out, seglog_error *err)
 {
     char *e = NULL;
     size_t vlen = 0;
     char *v = rocksdb_get_cf(st->db, st->ropt, st->meta, key, strlen(key), &vlen, &e);
-    uint64_t r = 0;
-    if (e)
-        rocksdb_free(e);
-    if (v && vlen >= 8)
-        r = wal_get64((const uint8_t *)v);
+    *out = 0;
+    int rc = rocks_err(e, err, "read metadata");
+    if (rc == SEGLOG_OK && v && vlen != 8)
+        rc = set_err(err, SEGLOG_ECORRUPT, 0, "storage: metadata key \"%s\" holds %zu bytes, not 8",
+                     key, vlen);
+    else if (rc == SEGLOG_OK && v)
+        *out = wal_get64((const uint8_t *)v);
     if (v)
         rocksdb_free(v);
-    return r;
+    return rc;
 }
 
-/* After replay: CFs no live segment uses go to the pool if empty, else are dropped. */
+/* After replay: CFs no live segment uses go to the pool if empty, else are dropped. Nothing is
+ * decided unless both scans read to their end: a segment missed makes its CF look unused (and
+ * dropped, or pooled for another segment), a CF whose first record cannot be read looks empty. */
 static int sort_out_cfs(store *st, seglog_error *err)
 {
     /* Its own marks: `dirty` must survive for the first checkpoint to flush what replay wrote. */
     bool *referenced = calloc(st->n_cfs + 1, sizeof *referenced);
     if (!referenced)
         return set_err(err, SEGLOG_ENOMEM, ENOMEM, "storage: out of memory");
-    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(st->db, st->ropt, st->meta);
+    scan sc;
+    scan_begin(st, &sc, st->meta, STORE_SCAN_SEGMENTS);
     uint8_t prefix = 'S';
-    for (rocksdb_iter_seek(it, (const char *)&prefix, 1); rocksdb_iter_valid(it);
-         rocksdb_iter_next(it)) {
+    int rc = SEGLOG_OK;
+    for (rocksdb_iter_seek(sc.it, (const char *)&prefix, 1); rc == SEGLOG_OK && scan_valid(&sc);
+         scan_next(&sc)) {
         size_t klen, vlen;
-        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &klen);
-        const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vlen);
-        if (klen != 17 || k[0] != 'S')
+        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(sc.it, &klen);
+        const uint8_t *v = (const uint8_t *)rocksdb_iter_value(sc.it, &vlen);
+        if (klen == 0 || k[0] != 'S')
             break;
+        if (klen != 17) {
+            rc = set_err(err, SEGLOG_ECORRUPT, 0, "storage: segment key of %zu bytes", klen);
+            break;
+        }
         store_seg seg;
-        if (store_seg_decode(v, vlen, get_be64(k + 1), get_be64(k + 9), &seg) != SEGLOG_OK)
-            continue;
+        if (store_seg_decode(v, vlen, get_be64(k + 1), get_be64(k + 9), &seg) != SEGLOG_OK) {
+            rc = set_err(err, SEGLOG_ECORRUPT, 0,
+                         "storage: bad metadata of segment %" PRIu64 " of log %" PRIu64,
+                         get_be64(k + 9), get_be64(k + 1));
+            break;
+        }
         if (seg.state == STORE_SEG_TRIMMED)
             continue;
         long i = cf_find(st, seg.cf_no);
         if (i >= 0)
             referenced[i] = true;
     }
-    char *e = NULL;
-    rocksdb_iter_get_error(it, &e);
-    rocksdb_iter_destroy(it);
-    int rc = rocks_err(e, err, "scan segments");
-    if (rc != SEGLOG_OK) {
-        free(referenced);
-        return rc;
-    }
-    for (uint32_t i = 0; i < st->n_cfs; i++) {
+    int src = scan_end(&sc, rc == SEGLOG_OK ? err : NULL, "scan segments");
+    if (rc == SEGLOG_OK)
+        rc = src;
+    bool *empty = rc == SEGLOG_OK ? calloc(st->n_cfs + 1, sizeof *empty) : NULL;
+    if (rc == SEGLOG_OK && !empty)
+        rc = set_err(err, SEGLOG_ENOMEM, ENOMEM, "storage: out of memory");
+    for (uint32_t i = 0; i < st->n_cfs && rc == SEGLOG_OK; i++) {
         if (referenced[i])
             continue;
-        rocksdb_iterator_t *ci = rocksdb_create_iterator_cf(st->db, st->ropt, st->cfs[i].h);
-        rocksdb_iter_seek_to_first(ci);
-        bool empty = !rocksdb_iter_valid(ci);
-        rocksdb_iter_destroy(ci);
-        if (empty && st->n_pooled < 2u * st->opt.pub.cf_pool_target) {
+        scan_begin(st, &sc, st->cfs[i].h, STORE_SCAN_CF_EMPTY);
+        rocksdb_iter_seek_to_first(sc.it);
+        empty[i] = !scan_valid(&sc);
+        char what[64];
+        snprintf(what, sizeof what, "read column family %" PRIu64, st->cfs[i].cf_no);
+        rc = scan_end(&sc, err, what);
+    }
+    /* decided only now, so that a failed open has pooled and queued nothing */
+    for (uint32_t i = 0; i < st->n_cfs && rc == SEGLOG_OK; i++) {
+        if (referenced[i])
+            continue;
+        if (empty[i] && st->n_pooled < 2u * st->opt.pub.cf_pool_target) {
             st->cfs[i].pooled = true;
             st->n_pooled++;
         } else {
             st->drops[st->n_drops++] = st->cfs[i].cf_no;
         }
     }
+    free(empty);
     free(referenced);
-    return SEGLOG_OK;
+    return rc;
 }
 
 static void store_free(store *st)
@@ -1452,6 +1528,12 @@ int store_open(store **out, const char *dir, const store_options *opts, seglog_e
     if (opts->pub.cf_pool_target > STORE_POOL_TARGET_MAX)
         return set_err(err, SEGLOG_EINVAL, 0, "storage: cf_pool_target %u over %u",
                        opts->pub.cf_pool_target, STORE_POOL_TARGET_MAX);
+#ifndef SEGLOG_FAULT_INJECTION
+    if (opts->fail_scan != STORE_SCAN_NONE)
+        return set_err(err, SEGLOG_ENOTSUP, 0,
+                       "storage: fault injection requested but not compiled in "
+                       "(configure with -DSEGLOG_FAULT_INJECTION=ON)");
+#endif
     store *st = calloc(1, sizeof *st);
     if (!st)
         return set_err(err, SEGLOG_ENOMEM, ENOMEM, "storage: out of memory");
@@ -1513,7 +1595,10 @@ int store_open(store **out, const char *dir, const store_options *opts, seglog_e
         rc = check_format(st, err);
     if (rc != SEGLOG_OK)
         goto fail;
-    uint64_t ckpt = read_u64(st, KEY_CHECKPOINT);
+    uint64_t ckpt = 0;
+    rc = read_u64(st, KEY_CHECKPOINT, &ckpt, err);
+    if (rc != SEGLOG_OK)
+        goto fail;
     atomic_store(&st->checkpoint_seq, ckpt);
     atomic_store(&st->applied_seq, ckpt);
 
@@ -1710,21 +1795,28 @@ void store_close(store *st)
 
 /* ---- reading metadata and records -------------------------------------------------------------- */
 
+/* Each scan must read to its end (see scan_end): a read error taken for the end of the logs
+ * dropped the logs after it, one taken for the end of a log's segments cut its chain short. */
 int store_load(store *st, store_log_fn fn, void *ctx, seglog_error *err)
 {
-    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(st->db, st->ropt, st->meta);
-    rocksdb_iterator_t *si = rocksdb_create_iterator_cf(st->db, st->ropt, st->meta);
+    scan it, si;
+    scan_begin(st, &it, st->meta, STORE_SCAN_LOGS);
+    scan_begin(st, &si, st->meta, STORE_SCAN_LOG_SEGMENTS);
     size_t cap = 16;
     store_seg *segs = malloc(cap * sizeof *segs);
     int rc = segs ? SEGLOG_OK : set_err(err, SEGLOG_ENOMEM, ENOMEM, "storage: out of memory");
     uint8_t prefix = 'L';
-    for (rocksdb_iter_seek(it, (const char *)&prefix, 1); rc == SEGLOG_OK && rocksdb_iter_valid(it);
-         rocksdb_iter_next(it)) {
+    for (rocksdb_iter_seek(it.it, (const char *)&prefix, 1); rc == SEGLOG_OK && scan_valid(&it);
+         scan_next(&it)) {
         size_t klen, vlen;
-        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &klen);
-        const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vlen);
-        if (klen != 9 || k[0] != 'L')
+        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it.it, &klen);
+        const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it.it, &vlen);
+        if (klen == 0 || k[0] != 'L')
             break;
+        if (klen != 9) {
+            rc = set_err(err, SEGLOG_ECORRUPT, 0, "storage: log key of %zu bytes", klen);
+            break;
+        }
         store_log log;
         uint64_t log_id = get_be64(k + 1);
         if (store_log_decode(v, vlen, log_id, &log) != SEGLOG_OK) {
@@ -1735,12 +1827,16 @@ int store_load(store *st, store_log_fn fn, void *ctx, seglog_error *err)
         uint8_t sk[9];
         sk[0] = 'S';
         put_be64(sk + 1, log_id);
-        for (rocksdb_iter_seek(si, (const char *)sk, 9); rocksdb_iter_valid(si);
-             rocksdb_iter_next(si)) {
-            const uint8_t *k2 = (const uint8_t *)rocksdb_iter_key(si, &klen);
-            const uint8_t *v2 = (const uint8_t *)rocksdb_iter_value(si, &vlen);
-            if (klen != 17 || memcmp(k2, sk, 9) != 0)
+        for (rocksdb_iter_seek(si.it, (const char *)sk, 9); scan_valid(&si); scan_next(&si)) {
+            const uint8_t *k2 = (const uint8_t *)rocksdb_iter_key(si.it, &klen);
+            const uint8_t *v2 = (const uint8_t *)rocksdb_iter_value(si.it, &vlen);
+            if (klen < 9 || memcmp(k2, sk, 9) != 0)
                 break;
+            if (klen != 17) {
+                rc = set_err(err, SEGLOG_ECORRUPT, 0,
+                             "storage: segment key of %zu bytes in log %" PRIu64, klen, log_id);
+                break;
+            }
             if (n == cap) {
                 store_seg *bigger = realloc(segs, 2 * cap * sizeof *segs);
                 if (!bigger) {
@@ -1758,12 +1854,19 @@ int store_load(store *st, store_log_fn fn, void *ctx, seglog_error *err)
             }
             n++;
         }
+        if (rc == SEGLOG_OK) {
+            char what[64];
+            snprintf(what, sizeof what, "read the segments of log %" PRIu64, log_id);
+            rc = scan_check(&si, err, what);
+        }
         if (rc == SEGLOG_OK)
             rc = fn(ctx, &log, segs, n);
     }
+    int lrc = scan_end(&it, rc == SEGLOG_OK ? err : NULL, "read the logs");
+    if (rc == SEGLOG_OK)
+        rc = lrc;
     free(segs);
-    rocksdb_iter_destroy(si);
-    rocksdb_iter_destroy(it);
+    scan_end(&si, NULL, "");
     return rc;
 }
 

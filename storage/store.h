@@ -81,12 +81,26 @@ typedef struct store store;
  * could not be written there (the store then refuses writes). op is valid during the call only. */
 typedef void (*store_applied_fn)(void *ctx, const store_op *op, int status);
 
+/* The scans of the metadata (and of unused CFs) at open, for tests that inject a read error. */
+typedef enum store_scan {
+    STORE_SCAN_NONE = 0,
+    STORE_SCAN_SEGMENTS = 1,     /* store_open: which CFs live segments use */
+    STORE_SCAN_CF_EMPTY = 2,     /* store_open: whether an unused CF is empty */
+    STORE_SCAN_LOGS = 3,         /* store_load: the logs */
+    STORE_SCAN_LOG_SEGMENTS = 4, /* store_load: each log's segments */
+} store_scan;
+
 typedef struct store_options {
     seglog_options pub;
     const wal_fault *faults;
     size_t n_faults;
     store_applied_fn applied; /* may be NULL */
     void *applied_ctx;
+    /* Tests only (-DSEGLOG_FAULT_INJECTION=ON, else store_open refuses it with SEGLOG_ENOTSUP):
+     * the scan fail_scan ends with a read error after fail_scan_after entries (in all, over every
+     * time it runs), as a RocksDB iterator does on a bad block. */
+    store_scan fail_scan;
+    uint32_t fail_scan_after;
 } store_options;
 
 /* A durable op on its way to RocksDB. Its records can be read (store_pending_read) from the

@@ -921,15 +921,22 @@ typedef struct bk {
     store_seg s1, s2, s3;
 } bk;
 
-static int bk_open(bk *b, const char *dir)
+/* Opens the store in dir; with fail_scan, that scan at open ends in a read error (see store.h). */
+static int bk_open_scan(bk *b, const char *dir, store_scan fail_scan, uint32_t fail_after)
 {
     b->al = (applied_log){.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
-    store_options so = {.applied = on_store_applied, .applied_ctx = &b->al};
+    store_options so = {.applied = on_store_applied, .applied_ctx = &b->al,
+                        .fail_scan = fail_scan, .fail_scan_after = fail_after};
     seglog_options_init(&so.pub);
     so.pub.cf_pool_target = 2;
     b->st = NULL;
     memset(&b->err, 0, sizeof b->err);
     return store_open(&b->st, dir, &so, &b->err);
+}
+
+static int bk_open(bk *b, const char *dir)
+{
+    return bk_open_scan(b, dir, STORE_SCAN_NONE, 0);
 }
 
 /* Waits until the apply thread has reported n ops in all. */
@@ -1096,7 +1103,7 @@ static void bk_expect_poisoned(bk *b, const char *named)
     assert_int_equal(bk_submit(b, &op, true, &applied), SEGLOG_EPOISONED);
 }
 
-/* Closes the store, reopens it and finds both logs and their acknowledged records. */
+/* Closes the store (if open), reopens it and finds both logs and their acknowledged records. */
 static void bk_reopen_and_check(bk *b, const char *dir)
 {
     store_close(b->st);
@@ -1260,6 +1267,45 @@ static void test_store_double_recycle_fails(void **state)
     bk_run(f->dir, "return-twice", BK_RETURN_TWICE);
 }
 
+/* A read error in a scan of the metadata at open (or of an unused CF) fails the open, where it was
+ * taken for the end of the data: logs after it were dropped, CFs of segments after it looked
+ * unused (dropped, or pooled for new segments), a CF whose records could not be read looked
+ * empty. Nothing is lost: a later open finds every log and record. */
+static void test_store_open_read_error_fails(void **state)
+{
+    fixture *f = *state;
+    if (!wal_faults_compiled())
+        skip(); /* needs -DSEGLOG_FAULT_INJECTION=ON (tools/dev builds have it) */
+    bk b;
+    assert_int_equal(bk_open(&b, f->dir), SEGLOG_OK);
+    bk_build(&b);
+    store_close(b.st); /* two empty pool CFs stay unused: the CF_EMPTY scan reads them */
+    const struct {
+        store_scan kind;
+        uint32_t after;
+        const char *named;
+    } cases[] = {
+        {STORE_SCAN_SEGMENTS, 1, "scan segments: read error"},
+        {STORE_SCAN_CF_EMPTY, 0, "read column family"},
+        {STORE_SCAN_LOGS, 1, "read the logs: read error"},
+        {STORE_SCAN_LOG_SEGMENTS, 1, "read the segments of log 1: read error"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        bk c = b;
+        int rc = bk_open_scan(&c, f->dir, cases[i].kind, cases[i].after);
+        if (rc == SEGLOG_OK) { /* the logs are read by store_load, after store_open */
+            rc = store_load(c.st, bk_load_one, &(bk_loaded){0}, &c.err);
+            store_close(c.st);
+        }
+        if (rc != SEGLOG_EIO || !strstr(c.err.message, cases[i].named))
+            fail_msg("scan %d: %d, \"%s\" (want SEGLOG_EIO naming \"%s\")", (int)cases[i].kind,
+                     rc, c.err.message, cases[i].named);
+        /* nothing dropped or pooled: a plain open finds it all */
+        c.st = NULL;
+        bk_reopen_and_check(&c, f->dir);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "--child") == 0)
@@ -1288,6 +1334,7 @@ int main(int argc, char **argv)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store_write_to_missing_cf_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_double_recycle_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_open_read_error_fails, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
