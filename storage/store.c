@@ -771,6 +771,17 @@ static void *apply_main(void *arg)
             rc = batch_write(st, last_seq, &err);
         rocksdb_writebatch_clear(st->batch);
         batch_cfs_done(st, false); /* (a no-op after batch_write) */
+        /* refused before anyone hears of the failure: whoever reacts to it finds writes refused */
+        pthread_mutex_lock(&st->apply_mu);
+        if (rc != SEGLOG_OK && st->apply_error == 0 && !failed) {
+            st->apply_error = rc;
+            snprintf(st->apply_msg, sizeof st->apply_msg,
+                     "storage: applying WAL records up to %" PRIu64
+                     " failed, writes are refused until reopen: %.160s",
+                     last_seq, err.message);
+            fprintf(stderr, "seglog: %s\n", st->apply_msg);
+        }
+        pthread_mutex_unlock(&st->apply_mu);
         for (apply_entry *e = first, *next; e; e = next) {
             next = e->next;
             store_op op;
@@ -785,14 +796,6 @@ static void *apply_main(void *arg)
             free(e);
         }
         pthread_mutex_lock(&st->apply_mu);
-        if (rc != SEGLOG_OK && st->apply_error == 0 && !failed) {
-            st->apply_error = rc;
-            snprintf(st->apply_msg, sizeof st->apply_msg,
-                     "storage: applying WAL records up to %" PRIu64
-                     " failed, writes are refused until reopen: %.160s",
-                     last_seq, err.message);
-            fprintf(stderr, "seglog: %s\n", st->apply_msg);
-        }
         st->aq_bytes -= bytes;
         pthread_cond_broadcast(&st->apply_cv);
     }
