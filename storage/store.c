@@ -1249,12 +1249,68 @@ static int scan_end(scan *sc, seglog_error *err, const char *what)
 
 /* ---- open ------------------------------------------------------------------------------------ */
 
-static int mkdir_p(const char *path, seglog_error *err)
+/* Creates directory path unless it exists; *created says whether this call made it. */
+static int dir_create(const char *path, bool *created, seglog_error *err)
 {
-    if (mkdir(path, 0755) == 0 || errno == EEXIST)
+    *created = false;
+    if (mkdir(path, 0755) == 0) {
+        *created = true;
+        return SEGLOG_OK;
+    }
+    if (errno == EEXIST)
         return SEGLOG_OK;
     return set_err(err, SEGLOG_EIO, errno, "storage: cannot create directory %s: %s", path,
                    strerror(errno));
+}
+
+/* Makes the entries of directory path durable (a new file's or directory's name survives a crash
+ * only once the directory holding it is fsynced). */
+static int dir_fsync(const char *path, seglog_error *err)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return set_err(err, SEGLOG_EIO, errno, "storage: cannot open directory %s to fsync it: %s",
+                       path, strerror(errno));
+    int rc = SEGLOG_OK;
+    if (fsync(fd) != 0)
+        rc = set_err(err, SEGLOG_EIO, errno, "storage: fsync of directory %s failed: %s", path,
+                     strerror(errno));
+    close(fd);
+    return rc;
+}
+
+/* Creates dir, dir/wal and dir/db (RocksDB would create the last one itself, without fsyncing
+ * dir) and makes their names durable before anything is acknowledged: the WAL fsyncs the entries
+ * of its files in dir/wal, but they are lost with dir/wal itself if its own entry is not. dir is
+ * fsynced at every open, which also covers a subdirectory made by an open that died before its
+ * fsync; the parent of dir only when this open made dir (the parent is not the store's, and may
+ * not be readable). */
+static int dirs_create(const char *dir, seglog_error *err)
+{
+    char path[STORE_PATH_MAX + 8];
+    bool made_dir = false, made;
+    int rc = dir_create(dir, &made_dir, err);
+    snprintf(path, sizeof path, "%s/wal", dir);
+    if (rc == SEGLOG_OK)
+        rc = dir_create(path, &made, err);
+    snprintf(path, sizeof path, "%s/db", dir);
+    if (rc == SEGLOG_OK)
+        rc = dir_create(path, &made, err);
+    if (rc == SEGLOG_OK)
+        rc = dir_fsync(dir, err);
+    if (rc == SEGLOG_OK && made_dir) {
+        snprintf(path, sizeof path, "%s", dir);
+        size_t n = strlen(path);
+        while (n > 1 && path[n - 1] == '/') /* "a/b/" names b */
+            path[--n] = '\0';
+        char *slash = strrchr(path, '/');
+        if (!slash)
+            snprintf(path, sizeof path, ".");
+        else
+            slash[slash == path ? 1 : 0] = '\0'; /* "/b": the root */
+        rc = dir_fsync(path, err);
+    }
+    return rc;
 }
 
 static int open_rocks(store *st, const char *path, seglog_error *err)
@@ -1567,10 +1623,7 @@ int store_open(store **out, const char *dir, const store_options *opts, seglog_e
         goto fail;
     }
     char path[STORE_PATH_MAX + 8];
-    rc = mkdir_p(dir, err);
-    snprintf(path, sizeof path, "%s/wal", dir);
-    if (rc == SEGLOG_OK)
-        rc = mkdir_p(path, err);
+    rc = dirs_create(dir, err);
     if (rc != SEGLOG_OK)
         goto fail;
 
