@@ -42,6 +42,16 @@
  *   (created but never used: an orphan of an op that never became durable; or recycled) and
  *   dropped if not (its range deletion was lost with the crash). Drops happen on the pool thread.
  *
+ * BOOKKEEPING ERRORS
+ *   Every CF an op writes was handed out by the pool and not given back, and the pool's count is
+ *   the number of CFs marked pooled. A breach is a bug, here or above, never a state to work
+ *   around: skipping the write or the recycling, as this file once did, acknowledged records that
+ *   never reached RocksDB and let the pool hand out a made-up CF number. store_submit refuses such
+ *   an op before it is durable, the apply thread checks each op again, and either poisons the
+ *   store (SEGLOG_ECORRUPT; writes refused until reopen, as after a failed WAL write). Only replay
+ *   accepts a missing CF (cf_for_write says why). Likewise a scan at open that stops on a read
+ *   error fails the open rather than pass for the end of the data (scan_end).
+ *
  * DIRTY COLUMN FAMILIES
  *   A CF is marked dirty after a batch that wrote it is in RocksDB and before applied_seq moves
  *   past that batch; the checkpointer reads applied_seq first, then clears the marks and flushes.
