@@ -42,6 +42,16 @@
  *   (created but never used: an orphan of an op that never became durable; or recycled) and
  *   dropped if not (its range deletion was lost with the crash). Drops happen on the pool thread.
  *
+ * BOOKKEEPING ERRORS
+ *   Every CF an op writes was handed out by the pool and not given back, and the pool's count is
+ *   the number of CFs marked pooled. A breach is a bug, here or above, never a state to work
+ *   around: skipping the write or the recycling, as this file once did, acknowledged records that
+ *   never reached RocksDB and let the pool hand out a made-up CF number. store_submit refuses such
+ *   an op before it is durable, the apply thread checks each op again, and either poisons the
+ *   store (SEGLOG_ECORRUPT; writes refused until reopen, as after a failed WAL write). Only replay
+ *   accepts a missing CF (cf_for_write says why). Likewise a scan at open that stops on a read
+ *   error fails the open rather than pass for the end of the data (scan_end).
+ *
  * DIRTY COLUMN FAMILIES
  *   A CF is marked dirty after a batch that wrote it is in RocksDB and before applied_seq moves
  *   past that batch; the checkpointer reads applied_seq first, then clears the marks and flushes.
@@ -78,6 +88,7 @@
 
 #include "seglog_internal.h"
 #include "store.h"
+#include "store_inspect.h"
 #include "wal_internal.h"
 
 #define STORE_PATH_MAX 4096u
@@ -91,6 +102,17 @@
 #define STORE_WAL_ENQUEUE_TIMEOUT_MS 10000u
 #define STORE_APPLY_QUEUE_MAX_BYTES (64u << 20) /* durable ops waiting for RocksDB, at most */
 
+/* Checks of invariants that storage's own bookkeeping keeps (the pool's count and marks); cheap,
+ * and on in release builds (STYLE.md). Bytes read from disk are never asserted: they are
+ * SEGLOG_ECORRUPT. */
+#define SEGLOG_ASSERT(c)                                                                           \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            fprintf(stderr, "seglog: assertion failed: %s (%s:%d)\n", #c, __FILE__, __LINE__);     \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
 #define KEY_FORMAT "F"
 #define KEY_CHECKPOINT "K"
 #define KEY_APPLIED "A"
@@ -101,6 +123,7 @@ typedef struct cf_entry {
     bool dirty;    /* written since the last checkpoint (set after the write, never before) */
     bool pooled;   /* in the pool, not yet assigned */
     bool in_batch; /* listed in st->batch_cfs */
+    bool trimmed;  /* listed in st->pending_drops (a segment of the batch being built trims it) */
 } cf_entry;
 
 struct store {
@@ -150,6 +173,7 @@ struct store {
     atomic_uint_fast64_t applied_seq;
     atomic_uint_fast64_t checkpoint_seq;
     atomic_uint fail_flushes; /* tests (fault injection): checkpoint flushes still to fail */
+    atomic_bool fault_miss_cf; /* tests (fault injection): the apply thread's next CF lookup misses */
 
     /* The apply queue: durable ops waiting for RocksDB, oldest first. */
     pthread_mutex_t apply_mu;
@@ -244,6 +268,24 @@ static int rocks_err(char *errptr, seglog_error *err, const char *what)
     set_err(err, code, 0, "storage: %s: %s", what, errptr);
     rocksdb_free(errptr);
     return code;
+}
+
+/* Refuses every later write until reopen, as a failed WAL write does (store_submit answers
+ * SEGLOG_EPOISONED, store_failure says why): used when storage's bookkeeping of column families
+ * no longer adds up, since going on could acknowledge records that never reach RocksDB or hand one
+ * CF to two segments. The first failure is the one reported. Takes apply_mu: call it with no other
+ * lock of the store held. */
+static void poison(store *st, int code, const char *msg)
+{
+    pthread_mutex_lock(&st->apply_mu);
+    if (st->apply_error == 0) {
+        st->apply_error = code;
+        snprintf(st->apply_msg, sizeof st->apply_msg, "%.180s; writes are refused until reopen",
+                 msg);
+        fprintf(stderr, "seglog: %s\n", st->apply_msg);
+    }
+    pthread_cond_broadcast(&st->apply_cv);
+    pthread_mutex_unlock(&st->apply_mu);
 }
 
 void store_cf_name(char dst[32], uint64_t cf_no)
@@ -346,29 +388,88 @@ static void batch_put_log(store *st, const store_log *log)
                               sizeof v);
 }
 
-/* Looks up a CF for writing and marks it dirty; NULL if it does not exist (dropped). */
-static rocksdb_column_family_handle_t *cf_for_write(store *st, uint64_t cf_no)
+/* Why an op may not write cf_no (outside replay), or NULL if it may: every CF an op writes has
+ * been handed out by store_cf_take and is not back in the pool. cf_lock held. */
+static const char *cf_unusable_locked(const store *st, uint64_t cf_no)
 {
-    rocksdb_column_family_handle_t *h = NULL;
+    long i = cf_find(st, cf_no);
+    if (i < 0)
+        return "does not exist";
+    if (st->cfs[i].pooled)
+        return "is in the pool (no segment's)";
+    return NULL;
+}
+
+/* Tests only: whether the lookup at hand is to miss (store_fault_miss_next_cf). */
+static bool cf_miss_fault_due(store *st)
+{
+#ifdef SEGLOG_FAULT_INJECTION
+    return atomic_exchange(&st->fault_miss_cf, false);
+#else
+    (void)st;
+    return false;
+#endif
+}
+
+/* Looks up a CF that the batch being built writes and lists it among the batch's CFs (marked dirty
+ * once the batch is written); a trimmed segment's CF (trimmed) also among the CFs to recycle after
+ * the write. Outside replay a CF that does not exist or is in the pool is a bookkeeping error, as
+ * is one trimmed twice in a batch: SEGLOG_ECORRUPT (the store is then poisoned by the caller).
+ * Skipping the write, as this once did, acknowledged records that never reached RocksDB, and a
+ * pooled CF written here left the pool's count with nothing behind it.
+ *
+ * During replay a missing CF is legitimate, and *h is NULL (the write is skipped): a trimmed
+ * segment's CF is dropped once its trim is applied (when the pool is full) or at open (when
+ * unused and not empty), while the WAL keeps the ops that wrote it (its create or extend, its
+ * appends, the trim) until a checkpoint passes them. Their records belong to a segment that the
+ * metadata, or the trim later in the WAL, marks trimmed. Replay cannot tell such a CF from one that
+ * was never there, and each op it meets was checked when it was first applied. */
+static int cf_for_write(store *st, uint64_t seq, const store_op *op, uint64_t cf_no, bool trimmed,
+                        rocksdb_column_family_handle_t **h, seglog_error *err)
+{
+    *h = NULL;
+    const char *why = NULL;
     pthread_rwlock_wrlock(&st->cf_lock);
     long i = cf_find(st, cf_no);
-    if (i >= 0) {
-        st->cfs[i].pooled = false;
-        if (!st->cfs[i].in_batch && st->n_batch_cfs < STORE_CF_MAX) {
-            st->cfs[i].in_batch = true;
+    if (i >= 0 && !st->replaying && cf_miss_fault_due(st))
+        i = -1;
+    if (i < 0) {
+        if (!st->replaying) /* (gone during replay: see above) */
+            why = "does not exist";
+    } else if (st->cfs[i].pooled) {
+        why = "is in the pool (no segment's)";
+    } else if (trimmed && st->cfs[i].trimmed && !st->replaying) {
+        why = "is trimmed twice in one batch (it would be recycled twice)";
+    } else {
+        cf_entry *c = &st->cfs[i];
+        if (!c->in_batch) {
+            SEGLOG_ASSERT(st->n_batch_cfs < STORE_CF_MAX); /* each CF once */
+            c->in_batch = true;
             st->batch_cfs[st->n_batch_cfs++] = cf_no;
         }
-        h = st->cfs[i].h;
+        if (trimmed && !st->replaying) { /* replay recycles nothing: sort_out_cfs does */
+            SEGLOG_ASSERT(st->n_pending_drops < STORE_CF_MAX); /* each CF once */
+            c->trimmed = true;
+            st->pending_drops[st->n_pending_drops++] = cf_no;
+        }
+        *h = c->h;
     }
     pthread_rwlock_unlock(&st->cf_lock);
-    return h;
+    if (why)
+        return set_err(err, SEGLOG_ECORRUPT, 0,
+                       "storage: column family %" PRIu64 " %s, but WAL seq %" PRIu64
+                       " (%s of log %" PRIu64 ") writes it",
+                       cf_no, why, seq, store_inspect_op_name(op->type), op->log.log_id);
+    return SEGLOG_OK;
 }
 
 /* After the batch is written (ok) or dropped: marks its CFs dirty. Marking before the write let
  * a checkpoint clear the mark and flush the CF between the two, then move past ops whose data
- * was still only in the memtable. */
+ * was still only in the memtable. A dropped batch recycles nothing. */
 static void batch_cfs_done(store *st, bool ok)
 {
+    if (!ok)
+        st->n_pending_drops = 0;
     if (st->n_batch_cfs == 0)
         return;
     pthread_rwlock_wrlock(&st->cf_lock);
@@ -376,6 +477,7 @@ static void batch_cfs_done(store *st, bool ok)
         long i = cf_find(st, st->batch_cfs[k]);
         if (i >= 0) {
             st->cfs[i].in_batch = false;
+            st->cfs[i].trimmed = false;
             if (ok)
                 st->cfs[i].dirty = true;
         }
@@ -396,15 +498,17 @@ static void queue_drop(store *st, uint64_t cf_no)
 /* Adds one durable op to the pending write batch (st->batch). */
 static int batch_op(store *st, uint64_t seq, const store_op *op, seglog_error *err)
 {
+    rocksdb_column_family_handle_t *h = NULL;
+    int rc = SEGLOG_OK;
     switch (op->type) {
     case STORE_OP_CREATE_LOG:
         batch_put_log(st, &op->log);
         batch_put_seg(st, &op->seg);
-        cf_for_write(st, op->seg.cf_no);
+        rc = cf_for_write(st, seq, op, op->seg.cf_no, false, &h, err);
         break;
-    case STORE_OP_APPEND: {
-        rocksdb_column_family_handle_t *h = cf_for_write(st, op->seg.cf_no);
-        if (h) {
+    case STORE_OP_APPEND:
+        rc = cf_for_write(st, seq, op, op->seg.cf_no, false, &h, err);
+        if (rc == SEGLOG_OK && h) {
             uint8_t k[8];
             for (uint32_t i = 0; i < op->n; i++) {
                 put_be64(k, op->first_lsn + i);
@@ -424,30 +528,29 @@ static int batch_op(store *st, uint64_t seq, const store_op *op, seglog_error *e
         }
         batch_put_seg(st, &op->seg);
         break;
-    }
     case STORE_OP_SEAL:
     case STORE_OP_EXTEND:
         batch_put_log(st, &op->log);
         batch_put_seg(st, &op->seg);
         if (op->type == STORE_OP_EXTEND)
-            cf_for_write(st, op->seg.cf_no);
+            rc = cf_for_write(st, seq, op, op->seg.cf_no, false, &h, err);
         break;
     case STORE_OP_SEAL_EXTEND:
         batch_put_log(st, &op->log);
         batch_put_seg(st, &op->seg);
         batch_put_seg(st, &op->seg2);
-        cf_for_write(st, op->seg2.cf_no);
+        rc = cf_for_write(st, seq, op, op->seg2.cf_no, false, &h, err);
         break;
     case STORE_OP_TRIM:
         batch_put_log(st, &op->log);
-        for (uint32_t i = 0; i < op->n_dropped; i++) {
+        for (uint32_t i = 0; i < op->n_dropped && rc == SEGLOG_OK; i++) {
             batch_put_seg(st, &op->dropped[i]);
             /* Empty the CF in this very batch, so that it can serve a new segment as soon as
              * the batch is written (recycling: see batch_write). Replay repeats it in WAL order,
              * before any later op that reuses the CF. Marks it dirty: the next checkpoint
              * flushes the range deletion before the WAL lets this op go. */
-            rocksdb_column_family_handle_t *h = cf_for_write(st, op->dropped[i].cf_no);
-            if (h) {
+            rc = cf_for_write(st, seq, op, op->dropped[i].cf_no, true, &h, err);
+            if (rc == SEGLOG_OK && h) {
                 static const uint8_t lo[8] = {0};
                 static const uint8_t hi[9] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
                                               0xff};
@@ -455,9 +558,9 @@ static int batch_op(store *st, uint64_t seq, const store_op *op, seglog_error *e
                                                    (const char *)hi, sizeof hi);
             }
         }
-        if (op->seg.seg_id != 0) {
-            rocksdb_column_family_handle_t *h = cf_for_write(st, op->seg.cf_no);
-            if (h) {
+        if (rc == SEGLOG_OK && op->seg.seg_id != 0) {
+            rc = cf_for_write(st, seq, op, op->seg.cf_no, false, &h, err);
+            if (rc == SEGLOG_OK && h) {
                 uint8_t from[8], to[8];
                 put_be64(from, op->seg.base);
                 put_be64(to, op->log.trim_point + 1);
@@ -470,10 +573,7 @@ static int batch_op(store *st, uint64_t seq, const store_op *op, seglog_error *e
         return set_err(err, SEGLOG_ECORRUPT, 0, "storage: unknown op type %u at WAL seq %" PRIu64,
                        op->type, seq);
     }
-    if (op->type == STORE_OP_TRIM)
-        for (uint32_t i = 0; i < op->n_dropped && st->n_pending_drops < STORE_CF_MAX; i++)
-            st->pending_drops[st->n_pending_drops++] = op->dropped[i].cf_no;
-    return SEGLOG_OK;
+    return rc;
 }
 
 /* Puts the emptied CF of a trimmed segment back into the pool (it is not referenced by any live
@@ -481,28 +581,37 @@ static int batch_op(store *st, uint64_t seq, const store_op *op, seglog_error *e
  * plenty already, hands it to the pool thread to drop. In steady state (segments sealed, then
  * trimmed) the store thus neither creates nor drops column families: both persist the options
  * of every CF inside RocksDB's write thread, which is what makes them slow (DESIGN.md).
- * During replay nothing is pooled here: sort_out_cfs adopts every empty unreferenced CF. */
+ * During replay nothing is pooled here: sort_out_cfs adopts every empty unreferenced CF.
+ * batch_op checked the CF; one gone or pooled since (given back by store_cf_return meanwhile)
+ * poisons the store: recycling it again, as this once did (it was dropped from under the pool's
+ * count), ended with the pool handing out a made-up CF number. */
 static void recycle_cf(store *st, uint64_t cf_no)
 {
     if (st->replaying)
         return;
     pthread_mutex_lock(&st->pool_mu);
-    bool keep = st->n_pooled < 2u * st->opt.pub.cf_pool_target;
+    pthread_rwlock_wrlock(&st->cf_lock);
+    const char *why = cf_unusable_locked(st, cf_no);
+    bool keep = why == NULL && st->n_pooled < 2u * st->opt.pub.cf_pool_target;
     if (keep) {
-        pthread_rwlock_wrlock(&st->cf_lock);
-        long i = cf_find(st, cf_no);
-        keep = i >= 0 && !st->cfs[i].pooled;
-        if (keep) {
-            st->cfs[i].pooled = true;
-            st->n_pooled++;
-            st->n_recycled++;
-        }
-        pthread_rwlock_unlock(&st->cf_lock);
-        pthread_cond_broadcast(&st->pool_cv);
+        st->cfs[cf_find(st, cf_no)].pooled = true;
+        st->n_pooled++;
+        st->n_recycled++;
+        SEGLOG_ASSERT(st->n_pooled <= st->n_cfs);
     }
+    pthread_rwlock_unlock(&st->cf_lock);
+    if (keep)
+        pthread_cond_broadcast(&st->pool_cv);
     pthread_mutex_unlock(&st->pool_mu);
-    if (!keep)
+    if (why) {
+        char msg[SEGLOG_ERROR_MESSAGE_MAX];
+        snprintf(msg, sizeof msg,
+                 "storage: column family %" PRIu64 " of a trimmed segment %s when recycled",
+                 cf_no, why);
+        poison(st, SEGLOG_ECORRUPT, msg);
+    } else if (!keep) {
         queue_drop(st, cf_no);
+    }
 }
 
 /* Writes the pending batch (ops up to and including last_seq) to RocksDB, then recycles (or
@@ -516,10 +625,8 @@ static int batch_write(store *st, uint64_t last_seq, seglog_error *err)
     rocksdb_write(st->db, st->wopt, st->batch, &e);
     rocksdb_writebatch_clear(st->batch);
     batch_cfs_done(st, e == NULL); /* before applied_seq moves: see batch_cfs_done */
-    if (e) {
-        st->n_pending_drops = 0;
+    if (e)
         return rocks_err(e, err, "write batch");
-    }
     atomic_store(&st->applied_seq, last_seq);
     for (uint32_t i = 0; i < st->n_pending_drops; i++)
         recycle_cf(st, st->pending_drops[i]);
@@ -671,6 +778,17 @@ static void *apply_main(void *arg)
             rc = batch_write(st, last_seq, &err);
         rocksdb_writebatch_clear(st->batch);
         batch_cfs_done(st, false); /* (a no-op after batch_write) */
+        /* refused before anyone hears of the failure: whoever reacts to it finds writes refused */
+        pthread_mutex_lock(&st->apply_mu);
+        if (rc != SEGLOG_OK && st->apply_error == 0 && !failed) {
+            st->apply_error = rc;
+            snprintf(st->apply_msg, sizeof st->apply_msg,
+                     "storage: applying WAL records up to %" PRIu64
+                     " failed, writes are refused until reopen: %.160s",
+                     last_seq, err.message);
+            fprintf(stderr, "seglog: %s\n", st->apply_msg);
+        }
+        pthread_mutex_unlock(&st->apply_mu);
         for (apply_entry *e = first, *next; e; e = next) {
             next = e->next;
             store_op op;
@@ -685,19 +803,50 @@ static void *apply_main(void *arg)
             free(e);
         }
         pthread_mutex_lock(&st->apply_mu);
-        if (rc != SEGLOG_OK && st->apply_error == 0 && !failed) {
-            st->apply_error = rc;
-            snprintf(st->apply_msg, sizeof st->apply_msg,
-                     "storage: applying WAL records up to %" PRIu64
-                     " failed, writes are refused until reopen: %.160s",
-                     last_seq, err.message);
-            fprintf(stderr, "seglog: %s\n", st->apply_msg);
-        }
         st->aq_bytes -= bytes;
         pthread_cond_broadcast(&st->apply_cv);
     }
     pthread_mutex_unlock(&st->apply_mu);
     return NULL;
+}
+
+/* Every CF an op writes must be handed out and not back in the pool before the op goes to the
+ * WAL: once it is durable it is acknowledged, and an op refused only when applied (cf_for_write)
+ * is replayed at the next open, which skips the records of a missing CF but writes the segment's
+ * metadata naming it: the segment's earlier records became unreachable too. For an append (the
+ * hot path) this costs a read lock and a binary search. */
+static int check_op_cfs(store *st, const store_op *op, seglog_error *err)
+{
+    uint64_t bad = 0;
+    const char *why = NULL;
+    pthread_rwlock_rdlock(&st->cf_lock);
+    switch (op->type) {
+    case STORE_OP_CREATE_LOG:
+    case STORE_OP_APPEND:
+    case STORE_OP_EXTEND:
+        why = cf_unusable_locked(st, bad = op->seg.cf_no);
+        break;
+    case STORE_OP_SEAL_EXTEND:
+        why = cf_unusable_locked(st, bad = op->seg2.cf_no);
+        break;
+    case STORE_OP_TRIM:
+        for (uint32_t i = 0; i < op->n_dropped && !why; i++)
+            why = cf_unusable_locked(st, bad = op->dropped[i].cf_no);
+        if (!why && op->seg.seg_id != 0)
+            why = cf_unusable_locked(st, bad = op->seg.cf_no);
+        break;
+    default:
+        break;
+    }
+    pthread_rwlock_unlock(&st->cf_lock);
+    if (!why)
+        return SEGLOG_OK;
+    char msg[SEGLOG_ERROR_MESSAGE_MAX];
+    snprintf(msg, sizeof msg,
+             "storage: column family %" PRIu64 " %s, but an op of log %" PRIu64 " (%s) writes it",
+             bad, why, op->log.log_id, store_inspect_op_name(op->type));
+    poison(st, SEGLOG_ECORRUPT, msg);
+    return set_err(err, SEGLOG_ECORRUPT, 0, "%s", msg);
 }
 
 int store_submit(store *st, const store_op *op, store_done_fn done, void *ctx, seglog_error *err)
@@ -713,13 +862,15 @@ int store_submit(store *st, const store_op *op, store_done_fn done, void *ctx, s
     pthread_mutex_unlock(&st->apply_mu);
     if (apply_error != 0)
         return set_err(err, SEGLOG_EPOISONED, 0, "%s", msg);
+    int rc = check_op_cfs(st, op, err);
+    if (rc != SEGLOG_OK)
+        return rc;
     uint32_t head_len = store_op_head_size(op);
     uint8_t small_head[1024];
     uint8_t *head = head_len <= sizeof small_head ? small_head : malloc(head_len);
     struct iovec small_iov[17];
     struct iovec *iov = op->n + 1 <= 17 ? small_iov : malloc((op->n + 1) * sizeof *iov);
     pending *p = malloc(sizeof *p);
-    int rc = SEGLOG_OK;
     if (!head || !iov || !p) {
         rc = set_err(err, SEGLOG_ENOMEM, ENOMEM, "storage: out of memory");
         goto out;
@@ -762,6 +913,8 @@ static void *pool_main(void *arg)
             long i = cf_find(st, cf_no);
             rocksdb_column_family_handle_t *h = NULL;
             if (i >= 0) {
+                /* dropping a pooled CF would leave the pool's count with nothing behind it */
+                SEGLOG_ASSERT(!st->cfs[i].pooled);
                 h = st->cfs[i].h;
                 memmove(st->cfs + i, st->cfs + i + 1,
                         (size_t)((long)st->n_cfs - i - 1) * sizeof *st->cfs);
@@ -864,35 +1017,64 @@ int store_cf_take(store *st, uint64_t *cf_no, uint32_t timeout_ms, seglog_error 
             break;
         }
     }
+    char msg[SEGLOG_ERROR_MESSAGE_MAX] = "";
     if (rc == SEGLOG_OK) {
+        bool found = false;
         pthread_rwlock_wrlock(&st->cf_lock);
         for (uint32_t i = 0; i < st->n_cfs; i++) {
             if (st->cfs[i].pooled) {
                 st->cfs[i].pooled = false;
                 *cf_no = st->cfs[i].cf_no;
+                found = true;
                 break;
             }
         }
+        /* A count with no pooled CF behind it once handed out the number the caller's variable
+         * held (0): its segment's records were then never written. */
+        if (!found)
+            snprintf(msg, sizeof msg,
+                     "storage: the column family pool counts %u but none of the %u column "
+                     "families is in it: no column family number to hand out",
+                     st->n_pooled, st->n_cfs);
         pthread_rwlock_unlock(&st->cf_lock);
-        st->n_pooled--;
-        pthread_cond_broadcast(&st->pool_cv); /* refill */
+        if (found) {
+            SEGLOG_ASSERT(st->n_pooled > 0);
+            st->n_pooled--;
+            pthread_cond_broadcast(&st->pool_cv); /* refill */
+        } else {
+            rc = set_err(err, SEGLOG_ECORRUPT, 0, "%s", msg);
+        }
     }
     pthread_mutex_unlock(&st->pool_mu);
+    if (rc == SEGLOG_ECORRUPT && msg[0])
+        poison(st, rc, msg);
     return rc;
 }
 
 void store_cf_return(store *st, uint64_t cf_no)
 {
+    const char *why = NULL;
     pthread_mutex_lock(&st->pool_mu);
     pthread_rwlock_wrlock(&st->cf_lock);
     long i = cf_find(st, cf_no);
-    if (i >= 0 && !st->cfs[i].pooled) {
+    if (i < 0) {
+        why = "but does not exist";
+    } else if (st->cfs[i].pooled) {
+        why = "twice (it is in the pool already)";
+    } else {
         st->cfs[i].pooled = true;
         st->n_pooled++;
+        SEGLOG_ASSERT(st->n_pooled <= st->n_cfs);
     }
     pthread_rwlock_unlock(&st->cf_lock);
     pthread_cond_broadcast(&st->pool_cv);
     pthread_mutex_unlock(&st->pool_mu);
+    if (why) { /* counting it again would make the pool's count lie (see store_cf_take) */
+        char msg[SEGLOG_ERROR_MESSAGE_MAX];
+        snprintf(msg, sizeof msg,
+                 "storage: column family %" PRIu64 " given back to the pool %s", cf_no, why);
+        poison(st, SEGLOG_ECORRUPT, msg);
+    }
 }
 
 /* ---- checkpoints ----------------------------------------------------------------------------- */
@@ -1018,14 +1200,124 @@ static void *ckpt_main(void *arg)
     return NULL;
 }
 
+/* ---- scans of the metadata at open ------------------------------------------------------------ */
+
+/* A RocksDB iterator that stops on a read error looks just like one at the end of its data
+ * (rocksdb_iter_valid is false either way); only rocksdb_iter_get_error tells them apart. Taking
+ * an error for the end dropped logs (store_load) and made a CF whose records could not be read
+ * look empty, so that the pool handed it to a new segment (sort_out_cfs). So every scan at open
+ * ends in scan_end, which asks, and a read error fails the open. */
+typedef struct scan {
+    rocksdb_iterator_t *it;
+    uint32_t *left; /* tests: entries still to yield before the injected error, or NULL */
+} scan;
+
+static void scan_begin(store *st, scan *sc, rocksdb_column_family_handle_t *cf, store_scan kind)
+{
+    sc->it = rocksdb_create_iterator_cf(st->db, st->ropt, cf);
+    sc->left = NULL;
+#ifdef SEGLOG_FAULT_INJECTION
+    if (st->opt.fail_scan == kind)
+        sc->left = &st->opt.fail_scan_after; /* counted over every scan of that kind */
+#else
+    (void)kind;
+#endif
+}
+
+static bool scan_valid(const scan *sc)
+{
+    return (!sc->left || *sc->left > 0) && rocksdb_iter_valid(sc->it);
+}
+
+static void scan_next(scan *sc)
+{
+    if (sc->left)
+        (*sc->left)--;
+    rocksdb_iter_next(sc->it);
+}
+
+/* SEGLOG_OK if the scan stopped for want of data, not on a read error. */
+static int scan_check(const scan *sc, seglog_error *err, const char *what)
+{
+    if (sc->left && *sc->left == 0)
+        return set_err(err, SEGLOG_EIO, EIO, "storage: %s: read error (injected)", what);
+    char *e = NULL;
+    rocksdb_iter_get_error(sc->it, &e);
+    return rocks_err(e, err, what);
+}
+
+static int scan_end(scan *sc, seglog_error *err, const char *what)
+{
+    int rc = scan_check(sc, err, what);
+    rocksdb_iter_destroy(sc->it);
+    sc->it = NULL;
+    return rc;
+}
+
 /* ---- open ------------------------------------------------------------------------------------ */
 
-static int mkdir_p(const char *path, seglog_error *err)
+/* Creates directory path unless it exists; *created says whether this call made it. */
+static int dir_create(const char *path, bool *created, seglog_error *err)
 {
-    if (mkdir(path, 0755) == 0 || errno == EEXIST)
+    *created = false;
+    if (mkdir(path, 0755) == 0) {
+        *created = true;
+        return SEGLOG_OK;
+    }
+    if (errno == EEXIST)
         return SEGLOG_OK;
     return set_err(err, SEGLOG_EIO, errno, "storage: cannot create directory %s: %s", path,
                    strerror(errno));
+}
+
+/* Makes the entries of directory path durable (a new file's or directory's name survives a crash
+ * only once the directory holding it is fsynced). */
+static int dir_fsync(const char *path, seglog_error *err)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return set_err(err, SEGLOG_EIO, errno, "storage: cannot open directory %s to fsync it: %s",
+                       path, strerror(errno));
+    int rc = SEGLOG_OK;
+    if (fsync(fd) != 0)
+        rc = set_err(err, SEGLOG_EIO, errno, "storage: fsync of directory %s failed: %s", path,
+                     strerror(errno));
+    close(fd);
+    return rc;
+}
+
+/* Creates dir, dir/wal and dir/db (RocksDB would create the last one itself, without fsyncing
+ * dir) and makes their names durable before anything is acknowledged: the WAL fsyncs the entries
+ * of its files in dir/wal, but they are lost with dir/wal itself if its own entry is not. dir is
+ * fsynced at every open, which also covers a subdirectory made by an open that died before its
+ * fsync; the parent of dir only when this open made dir (the parent is not the store's, and may
+ * not be readable). */
+static int dirs_create(const char *dir, seglog_error *err)
+{
+    char path[STORE_PATH_MAX + 8];
+    bool made_dir = false, made;
+    int rc = dir_create(dir, &made_dir, err);
+    snprintf(path, sizeof path, "%s/wal", dir);
+    if (rc == SEGLOG_OK)
+        rc = dir_create(path, &made, err);
+    snprintf(path, sizeof path, "%s/db", dir);
+    if (rc == SEGLOG_OK)
+        rc = dir_create(path, &made, err);
+    if (rc == SEGLOG_OK)
+        rc = dir_fsync(dir, err);
+    if (rc == SEGLOG_OK && made_dir) {
+        snprintf(path, sizeof path, "%s", dir);
+        size_t n = strlen(path);
+        while (n > 1 && path[n - 1] == '/') /* "a/b/" names b */
+            path[--n] = '\0';
+        char *slash = strrchr(path, '/');
+        if (!slash)
+            snprintf(path, sizeof path, ".");
+        else
+            slash[slash == path ? 1 : 0] = '\0'; /* "/b": the root */
+        rc = dir_fsync(path, err);
+    }
+    return rc;
 }
 
 static int open_rocks(store *st, const char *path, seglog_error *err)
@@ -1148,70 +1440,92 @@ static int check_format(store *st, seglog_error *err)
     return SEGLOG_OK;
 }
 
-static uint64_t read_u64(store *st, const char *key)
+/* A u64 of the metadata (0 if absent). A read error fails the open: taking it for "no
+ * checkpoint" would replay the WAL from a start it no longer holds. */
+static int read_u64(store *st, const char *key, uint64_t *out, seglog_error *err)
 {
     char *e = NULL;
     size_t vlen = 0;
     char *v = rocksdb_get_cf(st->db, st->ropt, st->meta, key, strlen(key), &vlen, &e);
-    uint64_t r = 0;
-    if (e)
-        rocksdb_free(e);
-    if (v && vlen >= 8)
-        r = wal_get64((const uint8_t *)v);
+    *out = 0;
+    int rc = rocks_err(e, err, "read metadata");
+    if (rc == SEGLOG_OK && v && vlen != 8)
+        rc = set_err(err, SEGLOG_ECORRUPT, 0, "storage: metadata key \"%s\" holds %zu bytes, not 8",
+                     key, vlen);
+    else if (rc == SEGLOG_OK && v)
+        *out = wal_get64((const uint8_t *)v);
     if (v)
         rocksdb_free(v);
-    return r;
+    return rc;
 }
 
-/* After replay: CFs no live segment uses go to the pool if empty, else are dropped. */
+/* After replay: CFs no live segment uses go to the pool if empty, else are dropped. Nothing is
+ * decided unless both scans read to their end: a segment missed makes its CF look unused (and
+ * dropped, or pooled for another segment), a CF whose first record cannot be read looks empty. */
 static int sort_out_cfs(store *st, seglog_error *err)
 {
     /* Its own marks: `dirty` must survive for the first checkpoint to flush what replay wrote. */
     bool *referenced = calloc(st->n_cfs + 1, sizeof *referenced);
     if (!referenced)
         return set_err(err, SEGLOG_ENOMEM, ENOMEM, "storage: out of memory");
-    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(st->db, st->ropt, st->meta);
+    scan sc;
+    scan_begin(st, &sc, st->meta, STORE_SCAN_SEGMENTS);
     uint8_t prefix = 'S';
-    for (rocksdb_iter_seek(it, (const char *)&prefix, 1); rocksdb_iter_valid(it);
-         rocksdb_iter_next(it)) {
+    int rc = SEGLOG_OK;
+    for (rocksdb_iter_seek(sc.it, (const char *)&prefix, 1); rc == SEGLOG_OK && scan_valid(&sc);
+         scan_next(&sc)) {
         size_t klen, vlen;
-        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &klen);
-        const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vlen);
-        if (klen != 17 || k[0] != 'S')
+        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(sc.it, &klen);
+        const uint8_t *v = (const uint8_t *)rocksdb_iter_value(sc.it, &vlen);
+        if (klen == 0 || k[0] != 'S')
             break;
+        if (klen != 17) {
+            rc = set_err(err, SEGLOG_ECORRUPT, 0, "storage: segment key of %zu bytes", klen);
+            break;
+        }
         store_seg seg;
-        if (store_seg_decode(v, vlen, get_be64(k + 1), get_be64(k + 9), &seg) != SEGLOG_OK)
-            continue;
+        if (store_seg_decode(v, vlen, get_be64(k + 1), get_be64(k + 9), &seg) != SEGLOG_OK) {
+            rc = set_err(err, SEGLOG_ECORRUPT, 0,
+                         "storage: bad metadata of segment %" PRIu64 " of log %" PRIu64,
+                         get_be64(k + 9), get_be64(k + 1));
+            break;
+        }
         if (seg.state == STORE_SEG_TRIMMED)
             continue;
         long i = cf_find(st, seg.cf_no);
         if (i >= 0)
             referenced[i] = true;
     }
-    char *e = NULL;
-    rocksdb_iter_get_error(it, &e);
-    rocksdb_iter_destroy(it);
-    int rc = rocks_err(e, err, "scan segments");
-    if (rc != SEGLOG_OK) {
-        free(referenced);
-        return rc;
-    }
-    for (uint32_t i = 0; i < st->n_cfs; i++) {
+    int src = scan_end(&sc, rc == SEGLOG_OK ? err : NULL, "scan segments");
+    if (rc == SEGLOG_OK)
+        rc = src;
+    bool *empty = rc == SEGLOG_OK ? calloc(st->n_cfs + 1, sizeof *empty) : NULL;
+    if (rc == SEGLOG_OK && !empty)
+        rc = set_err(err, SEGLOG_ENOMEM, ENOMEM, "storage: out of memory");
+    for (uint32_t i = 0; i < st->n_cfs && rc == SEGLOG_OK; i++) {
         if (referenced[i])
             continue;
-        rocksdb_iterator_t *ci = rocksdb_create_iterator_cf(st->db, st->ropt, st->cfs[i].h);
-        rocksdb_iter_seek_to_first(ci);
-        bool empty = !rocksdb_iter_valid(ci);
-        rocksdb_iter_destroy(ci);
-        if (empty && st->n_pooled < 2u * st->opt.pub.cf_pool_target) {
+        scan_begin(st, &sc, st->cfs[i].h, STORE_SCAN_CF_EMPTY);
+        rocksdb_iter_seek_to_first(sc.it);
+        empty[i] = !scan_valid(&sc);
+        char what[64];
+        snprintf(what, sizeof what, "read column family %" PRIu64, st->cfs[i].cf_no);
+        rc = scan_end(&sc, err, what);
+    }
+    /* decided only now, so that a failed open has pooled and queued nothing */
+    for (uint32_t i = 0; i < st->n_cfs && rc == SEGLOG_OK; i++) {
+        if (referenced[i])
+            continue;
+        if (empty[i] && st->n_pooled < 2u * st->opt.pub.cf_pool_target) {
             st->cfs[i].pooled = true;
             st->n_pooled++;
         } else {
             st->drops[st->n_drops++] = st->cfs[i].cf_no;
         }
     }
+    free(empty);
     free(referenced);
-    return SEGLOG_OK;
+    return rc;
 }
 
 static void store_free(store *st)
@@ -1280,6 +1594,12 @@ int store_open(store **out, const char *dir, const store_options *opts, seglog_e
     if (opts->pub.cf_pool_target > STORE_POOL_TARGET_MAX)
         return set_err(err, SEGLOG_EINVAL, 0, "storage: cf_pool_target %u over %u",
                        opts->pub.cf_pool_target, STORE_POOL_TARGET_MAX);
+#ifndef SEGLOG_FAULT_INJECTION
+    if (opts->fail_scan != STORE_SCAN_NONE)
+        return set_err(err, SEGLOG_ENOTSUP, 0,
+                       "storage: fault injection requested but not compiled in "
+                       "(configure with -DSEGLOG_FAULT_INJECTION=ON)");
+#endif
     store *st = calloc(1, sizeof *st);
     if (!st)
         return set_err(err, SEGLOG_ENOMEM, ENOMEM, "storage: out of memory");
@@ -1310,10 +1630,7 @@ int store_open(store **out, const char *dir, const store_options *opts, seglog_e
         goto fail;
     }
     char path[STORE_PATH_MAX + 8];
-    rc = mkdir_p(dir, err);
-    snprintf(path, sizeof path, "%s/wal", dir);
-    if (rc == SEGLOG_OK)
-        rc = mkdir_p(path, err);
+    rc = dirs_create(dir, err);
     if (rc != SEGLOG_OK)
         goto fail;
 
@@ -1341,7 +1658,10 @@ int store_open(store **out, const char *dir, const store_options *opts, seglog_e
         rc = check_format(st, err);
     if (rc != SEGLOG_OK)
         goto fail;
-    uint64_t ckpt = read_u64(st, KEY_CHECKPOINT);
+    uint64_t ckpt = 0;
+    rc = read_u64(st, KEY_CHECKPOINT, &ckpt, err);
+    if (rc != SEGLOG_OK)
+        goto fail;
     atomic_store(&st->checkpoint_seq, ckpt);
     atomic_store(&st->applied_seq, ckpt);
 
@@ -1538,21 +1858,28 @@ void store_close(store *st)
 
 /* ---- reading metadata and records -------------------------------------------------------------- */
 
+/* Each scan must read to its end (see scan_end): a read error taken for the end of the logs
+ * dropped the logs after it, one taken for the end of a log's segments cut its chain short. */
 int store_load(store *st, store_log_fn fn, void *ctx, seglog_error *err)
 {
-    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(st->db, st->ropt, st->meta);
-    rocksdb_iterator_t *si = rocksdb_create_iterator_cf(st->db, st->ropt, st->meta);
+    scan it, si;
+    scan_begin(st, &it, st->meta, STORE_SCAN_LOGS);
+    scan_begin(st, &si, st->meta, STORE_SCAN_LOG_SEGMENTS);
     size_t cap = 16;
     store_seg *segs = malloc(cap * sizeof *segs);
     int rc = segs ? SEGLOG_OK : set_err(err, SEGLOG_ENOMEM, ENOMEM, "storage: out of memory");
     uint8_t prefix = 'L';
-    for (rocksdb_iter_seek(it, (const char *)&prefix, 1); rc == SEGLOG_OK && rocksdb_iter_valid(it);
-         rocksdb_iter_next(it)) {
+    for (rocksdb_iter_seek(it.it, (const char *)&prefix, 1); rc == SEGLOG_OK && scan_valid(&it);
+         scan_next(&it)) {
         size_t klen, vlen;
-        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &klen);
-        const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vlen);
-        if (klen != 9 || k[0] != 'L')
+        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it.it, &klen);
+        const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it.it, &vlen);
+        if (klen == 0 || k[0] != 'L')
             break;
+        if (klen != 9) {
+            rc = set_err(err, SEGLOG_ECORRUPT, 0, "storage: log key of %zu bytes", klen);
+            break;
+        }
         store_log log;
         uint64_t log_id = get_be64(k + 1);
         if (store_log_decode(v, vlen, log_id, &log) != SEGLOG_OK) {
@@ -1563,12 +1890,16 @@ int store_load(store *st, store_log_fn fn, void *ctx, seglog_error *err)
         uint8_t sk[9];
         sk[0] = 'S';
         put_be64(sk + 1, log_id);
-        for (rocksdb_iter_seek(si, (const char *)sk, 9); rocksdb_iter_valid(si);
-             rocksdb_iter_next(si)) {
-            const uint8_t *k2 = (const uint8_t *)rocksdb_iter_key(si, &klen);
-            const uint8_t *v2 = (const uint8_t *)rocksdb_iter_value(si, &vlen);
-            if (klen != 17 || memcmp(k2, sk, 9) != 0)
+        for (rocksdb_iter_seek(si.it, (const char *)sk, 9); scan_valid(&si); scan_next(&si)) {
+            const uint8_t *k2 = (const uint8_t *)rocksdb_iter_key(si.it, &klen);
+            const uint8_t *v2 = (const uint8_t *)rocksdb_iter_value(si.it, &vlen);
+            if (klen < 9 || memcmp(k2, sk, 9) != 0)
                 break;
+            if (klen != 17) {
+                rc = set_err(err, SEGLOG_ECORRUPT, 0,
+                             "storage: segment key of %zu bytes in log %" PRIu64, klen, log_id);
+                break;
+            }
             if (n == cap) {
                 store_seg *bigger = realloc(segs, 2 * cap * sizeof *segs);
                 if (!bigger) {
@@ -1586,12 +1917,19 @@ int store_load(store *st, store_log_fn fn, void *ctx, seglog_error *err)
             }
             n++;
         }
+        if (rc == SEGLOG_OK) {
+            char what[64];
+            snprintf(what, sizeof what, "read the segments of log %" PRIu64, log_id);
+            rc = scan_check(&si, err, what);
+        }
         if (rc == SEGLOG_OK)
             rc = fn(ctx, &log, segs, n);
     }
+    int lrc = scan_end(&it, rc == SEGLOG_OK ? err : NULL, "read the logs");
+    if (rc == SEGLOG_OK)
+        rc = lrc;
     free(segs);
-    rocksdb_iter_destroy(si);
-    rocksdb_iter_destroy(it);
+    scan_end(&si, NULL, "");
     return rc;
 }
 
@@ -1641,6 +1979,38 @@ int store_fail_checkpoint_flushes(store *st, unsigned n)
 #else
     (void)st;
     (void)n;
+    return SEGLOG_ENOTSUP;
+#endif
+}
+
+int store_fault_pool_miscount(store *st)
+{
+#ifdef SEGLOG_FAULT_INJECTION
+    pthread_mutex_lock(&st->pool_mu);
+    pthread_rwlock_wrlock(&st->cf_lock);
+    for (uint32_t i = 0; i < st->n_cfs; i++)
+        st->cfs[i].pooled = false; /* unreferenced: the next open adopts them again */
+    pthread_rwlock_unlock(&st->cf_lock);
+    /* at least the target, so that the pool thread puts no new CF behind the count */
+    if (st->n_pooled < st->opt.pub.cf_pool_target)
+        st->n_pooled = st->opt.pub.cf_pool_target;
+    if (st->n_pooled == 0)
+        st->n_pooled = 1;
+    pthread_mutex_unlock(&st->pool_mu);
+    return SEGLOG_OK;
+#else
+    (void)st;
+    return SEGLOG_ENOTSUP;
+#endif
+}
+
+int store_fault_miss_next_cf(store *st)
+{
+#ifdef SEGLOG_FAULT_INJECTION
+    atomic_store(&st->fault_miss_cf, true);
+    return SEGLOG_OK;
+#else
+    (void)st;
     return SEGLOG_ENOTSUP;
 #endif
 }

@@ -81,12 +81,26 @@ typedef struct store store;
  * could not be written there (the store then refuses writes). op is valid during the call only. */
 typedef void (*store_applied_fn)(void *ctx, const store_op *op, int status);
 
+/* The scans of the metadata (and of unused CFs) at open, for tests that inject a read error. */
+typedef enum store_scan {
+    STORE_SCAN_NONE = 0,
+    STORE_SCAN_SEGMENTS = 1,     /* store_open: which CFs live segments use */
+    STORE_SCAN_CF_EMPTY = 2,     /* store_open: whether an unused CF is empty */
+    STORE_SCAN_LOGS = 3,         /* store_load: the logs */
+    STORE_SCAN_LOG_SEGMENTS = 4, /* store_load: each log's segments */
+} store_scan;
+
 typedef struct store_options {
     seglog_options pub;
     const wal_fault *faults;
     size_t n_faults;
     store_applied_fn applied; /* may be NULL */
     void *applied_ctx;
+    /* Tests only (-DSEGLOG_FAULT_INJECTION=ON, else store_open refuses it with SEGLOG_ENOTSUP):
+     * the scan fail_scan ends with a read error after fail_scan_after entries (in all, over every
+     * time it runs), as a RocksDB iterator does on a bad block. */
+    store_scan fail_scan;
+    uint32_t fail_scan_after;
 } store_options;
 
 /* A durable op on its way to RocksDB. Its records can be read (store_pending_read) from the
@@ -114,7 +128,9 @@ int store_open(store **out, const char *dir, const store_options *opts, seglog_e
 void store_close(store *st);
 
 /* Enqueues an op in the WAL without ever waiting: SEGLOG_EFULL when the queue has no room (the
- * caller releases its locks and calls store_wait_space). done is called exactly once. */
+ * caller releases its locks and calls store_wait_space). done is called exactly once.
+ * SEGLOG_ECORRUPT if the op writes a column family that does not exist or is in the pool: the
+ * store is then poisoned (a bookkeeping error above; the op is refused before it is durable). */
 int store_submit(store *st, const store_op *op, store_done_fn done, void *ctx, seglog_error *err);
 int store_wait_space(store *st, uint32_t bytes, uint32_t timeout_ms, seglog_error *err);
 
@@ -143,9 +159,11 @@ int store_iter_read(store_iter *it, uint64_t lsn, void **payload, size_t *len, u
                     seglog_error *err);
 void store_iter_close(store *st, store_iter *it);
 
-/* Takes a pre-created column family for a new segment, waiting up to timeout_ms for the pool. */
+/* Takes a pre-created column family for a new segment, waiting up to timeout_ms for the pool.
+ * SEGLOG_ECORRUPT if the pool's count has no CF behind it: the store is then poisoned. */
 int store_cf_take(store *st, uint64_t *cf_no, uint32_t timeout_ms, seglog_error *err);
-/* Returns an unused one (an op that was never submitted). */
+/* Returns an unused one (an op that was never submitted). A CF that was not taken (unknown, or in
+ * the pool already) poisons the store (SEGLOG_ECORRUPT, see store_failure). */
 void store_cf_return(store *st, uint64_t cf_no);
 
 void store_cf_name(char dst[32], uint64_t cf_no);
@@ -153,6 +171,16 @@ void store_cf_name(char dst[32], uint64_t cf_no);
 /* Tests only: the next n checkpoint flushes fail, as if RocksDB had returned an error
  * (SEGLOG_ENOTSUP without -DSEGLOG_FAULT_INJECTION=ON). */
 int store_fail_checkpoint_flushes(store *st, unsigned n);
+
+/* Tests only: takes every column family out of the pool but leaves the pool's count (at least
+ * the pool target, so that the pool thread adds none), as a bookkeeping error would: the next
+ * store_cf_take sees a count and no CF (SEGLOG_ENOTSUP without -DSEGLOG_FAULT_INJECTION=ON). */
+int store_fault_pool_miscount(store *st);
+
+/* Tests only: the apply thread's next lookup of a column family to write (outside replay) finds
+ * none, as if the CF had been dropped after the op was submitted (SEGLOG_ENOTSUP without
+ * -DSEGLOG_FAULT_INJECTION=ON). */
+int store_fault_miss_next_cf(store *st);
 
 /* Tests only: holds the apply thread (ops stay durable but out of RocksDB) until resumed. */
 void store_pause_apply(store *st, bool pause);
