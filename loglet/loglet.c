@@ -903,6 +903,11 @@ int seglog_fail_checkpoint_flushes(seglog *s, unsigned n)
     return store_fail_checkpoint_flushes(s->st, n);
 }
 
+int seglog_fail_next_apply(seglog *s)
+{
+    return store_fault_miss_next_cf(s->st);
+}
+
 void seglog_pause_apply(seglog *s, bool pause)
 {
     store_pause_apply(s->st, pause);
@@ -2329,7 +2334,8 @@ int seglog_stats_get(seglog *s, seglog_stats *out, seglog_error *err)
     out->wal_checkpoint_seq = ss.checkpoint_seq;
     out->waiting_appenders = atomic_load(&s->waiting);
     out->chain_ops_waiting_room = atomic_load(&s->chain_waiting_room);
-    out->poisoned = ss.wal.poisoned;
+    char why[SEGLOG_ERROR_MESSAGE_MAX];
+    out->poisoned = ss.wal.poisoned || store_failure(s->st, why, sizeof why) != 0;
     leave(s);
     return SEGLOG_OK;
 }

@@ -18,6 +18,11 @@ int seglog_open_with_faults(seglog **out, const char *dir, const seglog_options 
  * records stay out of RocksDB and reads must be served from the ops on their way there. */
 void seglog_pause_apply(seglog *s, bool pause);
 
+/* Tests only: the apply thread's next write to RocksDB fails (a column family it needs is not
+ * found), which poisons the store; acknowledged records stay in the WAL and come back at the next
+ * open (needs -DSEGLOG_FAULT_INJECTION=ON, else SEGLOG_ENOTSUP). */
+int seglog_fail_next_apply(seglog *s);
+
 /* Tests only: the next n flushes of the checkpointer fail as if RocksDB had returned an error
  * (needs -DSEGLOG_FAULT_INJECTION=ON, else SEGLOG_ENOTSUP). */
 int seglog_fail_checkpoint_flushes(seglog *s, unsigned n);

@@ -163,10 +163,87 @@ static void test_pending_reads_served_at_once(void **state)
     free(buf);
 }
 
+/* The apply thread fails to write acknowledged records to RocksDB (the store is poisoned): a read
+ * of one of them fails at once with SEGLOG_EIO naming the failure — it neither waits for an apply
+ * that will not come nor returns wrong bytes — while records applied before still read back; after
+ * a reopen every acknowledged record is there. */
+static void test_pending_reads_after_an_apply_failure(void **state)
+{
+    fixture *f = *state;
+    if (!wal_faults_compiled())
+        TEST_SKIP("fault injection not compiled in (-DSEGLOG_FAULT_INJECTION=ON)");
+    seglog_options o = big_options();
+    seglog *s = NULL;
+    seglog_error err = {0};
+    uint8_t *buf = malloc(PEND_BIG_BYTES);
+    assert_non_null(buf);
+    assert_int_equal(seglog_open(&s, f->dir, &o, &err), SEGLOG_OK);
+    assert_int_equal(seglog_log_create(s, 1, &err), SEGLOG_OK);
+    const uint32_t applied = 4; /* records 1..4 reach RocksDB (a reopen applies them), 5..12 not */
+    for (uint32_t i = 0; i < PEND_RECORDS; i++) {
+        if (i == applied) {
+            seglog_close(s);
+            s = NULL;
+            assert_int_equal(seglog_open(&s, f->dir, &o, &err), SEGLOG_OK);
+            seglog_pause_apply(s, true);
+            assert_int_equal(seglog_fail_next_apply(s), SEGLOG_OK);
+        }
+        size_t len = rec_len(i);
+        rec_fill(buf, len, i);
+        assert_int_equal(seglog_log_append(s, 1, buf, len, NULL, NULL, &err), SEGLOG_OK);
+    }
+    seglog_pause_apply(s, false); /* the held ones meet the fault */
+    seglog_stats st;
+    for (int k = 0; k < 10000; k++) {
+        assert_int_equal(seglog_stats_get(s, &st, &err), SEGLOG_OK);
+        seglog_entry e = {0};
+        if (st.poisoned && seglog_log_read(s, 1, PEND_RECORDS, 0, &e, &err) != SEGLOG_OK)
+            break;
+        seglog_entry_fini(&e);
+        usleep(1000);
+    }
+    assert_true(st.poisoned);
+    for (uint32_t i = applied; i < PEND_RECORDS; i++) {
+        seglog_entry e = {0};
+        uint64_t start = test_now_ns();
+        int rc = seglog_log_read(s, 1, i + 1, 0, &e, &err);
+        uint64_t ms = (test_now_ns() - start) / 1000000u;
+        if (rc == SEGLOG_OK) { /* served from its pending copy before the failure: right bytes */
+            expect_rec(&e, i, buf);
+            seglog_entry_fini(&e);
+            continue;
+        }
+        assert_int_equal(rc, SEGLOG_EIO);
+        assert_non_null(strstr(err.message, "could not be applied"));
+        assert_true(ms < PEND_QUICK_MS);
+    }
+    for (uint32_t i = 0; i < applied; i++) {
+        seglog_entry e = {0};
+        assert_int_equal(seglog_log_read(s, 1, i + 1, 0, &e, &err), SEGLOG_OK);
+        expect_rec(&e, i, buf);
+        seglog_entry_fini(&e);
+    }
+    assert_int_equal(seglog_log_append(s, 1, "x", 1, NULL, NULL, &err), SEGLOG_EPOISONED);
+    seglog_close(s);
+
+    s = NULL;
+    assert_int_equal(seglog_open(&s, f->dir, &o, &err), SEGLOG_OK);
+    for (uint32_t i = 0; i < PEND_RECORDS; i++) {
+        seglog_entry e = {0};
+        assert_int_equal(seglog_log_read(s, 1, i + 1, 0, &e, &err), SEGLOG_OK);
+        expect_rec(&e, i, buf);
+        seglog_entry_fini(&e);
+    }
+    seglog_close(s);
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_pending_reads_served_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pending_reads_after_an_apply_failure, setup,
+                                        teardown),
     };
     return TEST_EXIT(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -825,7 +825,7 @@ static void test_store_failed_flush_keeps_marks(void **state)
 {
     fixture *f = *state;
     if (!wal_faults_compiled())
-        skip(); /* needs -DSEGLOG_FAULT_INJECTION=ON (tools/dev builds have it) */
+        TEST_SKIP("fault injection not compiled in (-DSEGLOG_FAULT_INJECTION=ON)");
     seglog_options o = crash_options();
     seglog *s = NULL;
     seglog_error err = {0};
@@ -1128,7 +1128,7 @@ static void test_store_cf_take_from_miscounted_pool_fails(void **state)
 {
     fixture *f = *state;
     if (!wal_faults_compiled())
-        skip(); /* needs -DSEGLOG_FAULT_INJECTION=ON (tools/dev builds have it) */
+        TEST_SKIP("fault injection not compiled in (-DSEGLOG_FAULT_INJECTION=ON)");
     bk b;
     assert_int_equal(bk_open(&b, f->dir), SEGLOG_OK);
     bk_build(&b);
@@ -1248,7 +1248,7 @@ static void test_store_write_to_missing_cf_fails(void **state)
     bk_run(f->dir, "append", BK_APPEND_MISSING);
     bk_run(f->dir, "extend-cf0", BK_EXTEND_CF0);
     if (!wal_faults_compiled())
-        skip(); /* the rest needs -DSEGLOG_FAULT_INJECTION=ON (tools/dev builds have it) */
+        TEST_SKIP("the rest needs fault injection (-DSEGLOG_FAULT_INJECTION=ON)");
     bk_run(f->dir, "apply", BK_APPLY_MISSING);
 }
 
@@ -1270,7 +1270,7 @@ static void test_store_open_read_error_fails(void **state)
 {
     fixture *f = *state;
     if (!wal_faults_compiled())
-        skip(); /* needs -DSEGLOG_FAULT_INJECTION=ON (tools/dev builds have it) */
+        TEST_SKIP("fault injection not compiled in (-DSEGLOG_FAULT_INJECTION=ON)");
     bk b;
     assert_int_equal(bk_open(&b, f->dir), SEGLOG_OK);
     bk_build(&b);
@@ -1331,5 +1331,5 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_store_double_recycle_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_open_read_error_fails, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return TEST_EXIT(cmocka_run_group_tests(tests, NULL, NULL));
 }
