@@ -25,7 +25,7 @@ set -euo pipefail
 
 usage() {
     cat <<'EOF'
-usage: tools/bench-wal.sh [--build DIR] [--dir DATADIR] [--runs N] [--seconds S] [--quick]
+usage: tools/bench/bench-wal.sh [--build DIR] [--dir DATADIR] [--runs N] [--seconds S] [--quick]
 
 Runs seglog's WAL benchmark of record: fio baselines (4 KiB qd1 and 64 KiB qd16, O_DIRECT,
 write+fdatasync, io_uring) and wal-bench (100 B and 1 KiB records, 1/16/256 producers, plus sync

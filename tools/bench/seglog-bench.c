@@ -113,7 +113,7 @@ _Static_assert(BENCH_RECORD_MIN_BYTES >= sizeof(uint64_t), "a payload must hold 
 _Static_assert(BENCH_FILL_BATCH * (uint64_t)BENCH_RECORD_MAX_BYTES <= (8ull << 30),
                "one fill batch must stay a reasonable allocation");
 
-/* ---- histogram: tools/bench_hist.h (shared with wal-bench) ---- */
+/* ---- histogram: tools/bench/bench_hist.h (shared with wal-bench) ---- */
 
 /* ---- time ---------------------------------------------------------------------------------- */
 

@@ -28,7 +28,7 @@ set -euo pipefail
 
 usage() {
     cat <<'EOF'
-usage: tools/bench-seglog.sh [--build DIR] [--dir DATADIR] [--runs N] [--seconds S] [--quick]
+usage: tools/bench/bench-seglog.sh [--build DIR] [--dir DATADIR] [--runs N] [--seconds S] [--quick]
 
 Runs seglog's benchmark matrix (append 100 B / 1 KiB x 1/64/400 threads, async with 4096 in
 flight, seal+extend under load at 64 threads, catch-up read, tail write-to-read latency), each
