@@ -9,7 +9,7 @@
  * already io_uring-driven inside the store. One thread serves every client; no thread per client.
  *
  * Durability and order. The appends (XADD, LOG.APPEND) that one read of a connection brings for one
- * log are collected into a batch (commands.c) and handed to seglog_log_append_async with the batch
+ * log are collected into a batch (append.c) and handed to seglog_log_append_async with the batch
  * as context; each has a pending slot in the connection's ordered reply queue. The store calls
  * back on its own thread once the batch is durable (or failed); the callback only pushes the batch
  * onto a mutex-protected completion queue and, if the queue was empty, writes the eventfd. The loop

@@ -1,6 +1,7 @@
 /*
  * server.h — what seglogd's modules share: the options, the server and connection state that the
- * event loop (server.c) owns and the command handlers (commands.c) and metrics (metrics.c) use.
+ * event loop (server.c) owns and the command modules (commands.c and the files it lists) and
+ * metrics (metrics.c) use.
  *
  * Threading: everything here belongs to the event-loop thread, except the completion queue
  * (server.cq_*), which store threads fill from seglog's append callbacks under cq_mu and which the
@@ -51,7 +52,7 @@ typedef struct server_options {
 
 void server_options_init(server_options *o);
 
-/* A stream key and the log it names (the catalog, see commands.c). */
+/* A stream key and the log it names (the catalog, see catalog.c). */
 typedef struct stream_ent {
     char *name;
     size_t name_len;
@@ -181,7 +182,7 @@ struct server {
     /* completion queue: filled by store threads */
     pthread_mutex_t cq_mu;
     abatch *cq_head, *cq_tail;
-    /* catalog: stream key -> log (commands.c) */
+    /* catalog: stream key -> log (catalog.c) */
     stream_ent **cat;      /* open-addressed table */
     size_t cat_cap, cat_n;
     seglog_log_id cat_next_id;
@@ -207,14 +208,17 @@ void server_close(server *srv);
 
 /* commands.c */
 void cmd_dispatch(server *srv, conn *c, resp_arg *argv, size_t argc);
+const char *seglog_reply_prefix(int code);
+/* catalog.c */
 int catalog_load(server *srv, seglog_error *err);
 void catalog_free(server *srv);
-/* Retries a blocked XREAD: replies and returns true if it is finished (data or deadline). */
+/* cmd_stream.c: retries a blocked XREAD: replies and returns true if it is finished (data or
+ * deadline). */
 bool xread_retry(server *srv, conn *c, bool timed_out);
 void xread_wait_free(xread_wait *w);
+/* append.c */
 void ent_pending_remove(stream_ent *ent, abatch *b);
 void batch_flush(server *srv, conn *c); /* submits c->building, if any */
-const char *seglog_reply_prefix(int code);
 
 /* metrics.c */
 void metrics_info(server *srv, sbuf *b, const char *section);

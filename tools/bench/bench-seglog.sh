@@ -22,13 +22,14 @@
 # Raw results go to DATADIR/results.jsonl (one JSON object per line); the stores seglog-bench
 # creates in DATADIR are removed by it after each run.
 #
-# Needs: bash, python3 (standard library only), coreutils, and seglog-bench built
-# (cmake --build BUILD), found as BUILD/tools/seglog-bench or BUILD/seglog-bench.
+# Needs: bash, python3 (standard library only), coreutils, bench-common.sh beside this script,
+# and seglog-bench built (cmake --build BUILD), found as BUILD/tools/seglog-bench or
+# BUILD/seglog-bench.
 set -euo pipefail
 
 usage() {
     cat <<'EOF'
-usage: tools/bench-seglog.sh [--build DIR] [--dir DATADIR] [--runs N] [--seconds S] [--quick]
+usage: tools/bench/bench-seglog.sh [--build DIR] [--dir DATADIR] [--runs N] [--seconds S] [--quick]
 
 Runs seglog's benchmark matrix (append 100 B / 1 KiB x 1/64/400 threads, async with 4096 in
 flight, seal+extend under load at 64 threads, catch-up read, tail write-to-read latency), each
@@ -46,49 +47,18 @@ options:
 EOF
 }
 
-die() { echo "bench-seglog.sh: $*" >&2; exit 2; }
+SCRIPT=bench-seglog.sh
+TOOL=seglog-bench
+# shellcheck source=tools/bench/bench-common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/bench-common.sh"
 
-BUILD=build
-DATADIR=
-RUNS=3
-SECONDS_EACH=5
-QUICK=0
-while [[ $# -gt 0 ]]; do
-    case "$1" in
-        --build) [[ $# -ge 2 ]] || die "--build needs a value"; BUILD=$2; shift 2 ;;
-        --build=*) BUILD=${1#*=}; shift ;;
-        --dir) [[ $# -ge 2 ]] || die "--dir needs a value"; DATADIR=$2; shift 2 ;;
-        --dir=*) DATADIR=${1#*=}; shift ;;
-        --runs) [[ $# -ge 2 ]] || die "--runs needs a value"; RUNS=$2; shift 2 ;;
-        --runs=*) RUNS=${1#*=}; shift ;;
-        --seconds) [[ $# -ge 2 ]] || die "--seconds needs a value"; SECONDS_EACH=$2; shift 2 ;;
-        --seconds=*) SECONDS_EACH=${1#*=}; shift ;;
-        --quick) QUICK=1; shift ;;
-        -h|--help) usage; exit 0 ;;
-        *) die "unknown argument: $1 (see --help)" ;;
-    esac
-done
-[[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "--runs must be a positive integer, got '$RUNS'"
-[[ $SECONDS_EACH =~ ^[1-9][0-9]*$ ]] || die "--seconds must be a positive integer, got '$SECONDS_EACH'"
-if [[ $QUICK == 1 ]]; then RUNS=1; SECONDS_EACH=2; fi
+bench_parse_args "$@"
 
 command -v python3 >/dev/null || die "python3 not found (apt-get install python3)"
-BENCH=
-for c in "$BUILD/tools/seglog-bench" "$BUILD/seglog-bench" "$BUILD/bin/seglog-bench"; do
-    if [[ -x $c ]]; then BENCH=$c; break; fi
-done
-[[ -n $BENCH ]] || die "seglog-bench not found in $BUILD (tools/seglog-bench, seglog-bench, bin/seglog-bench); build it first or pass --build DIR"
+bench_find_binary
 
 NEED_MIB=4096 # the catch-up fill (300 MB, twice) plus WAL files and RocksDB's
-if [[ -z $DATADIR ]]; then
-    DATADIR=$(mktemp -d /var/tmp/seglog-bench.XXXXXX)
-else
-    mkdir -p "$DATADIR" || die "cannot create $DATADIR"
-fi
-DATADIR=$(cd "$DATADIR" && pwd)
-AVAIL_MIB=$(df -Pm "$DATADIR" | awk 'NR==2 {print $4}')
-[[ $AVAIL_MIB -ge $NEED_MIB ]] || die "$DATADIR has ${AVAIL_MIB} MiB free, needs ${NEED_MIB} MiB"
-FSTYPE=$(df -PT "$DATADIR" | awk 'NR==2 {print $2 " on " $1}')
+bench_make_datadir /var/tmp/seglog-bench.XXXXXX "$NEED_MIB"
 case $FSTYPE in tmpfs*|ramfs*) die "$DATADIR is on $FSTYPE: use a directory on a real disk" ;; esac
 
 RESULTS=$DATADIR/results.jsonl
@@ -110,7 +80,7 @@ mkdir -p "$RUNDIR"
 : >"$RESULTS"
 
 python3 - "$RESULTS" "$FSTYPE" "$DATADIR" "$RUNS" "$SECONDS_EACH" "$(uname -r)" \
-    "$(git -C "$(dirname "$0")" rev-parse --short HEAD 2>/dev/null || echo unknown)" <<'EOF'
+    "$(bench_git_rev)" <<'EOF'
 import json, os, sys, time
 path, fs, d, runs, secs, kernel, rev = sys.argv[1:]
 with open(path, "a") as f:
@@ -121,26 +91,9 @@ EOF
 
 echo "bench-seglog.sh: $RUNS run(s) of ${SECONDS_EACH} s per side in $DATADIR ($FSTYPE), seglog-bench: $BENCH"
 
-# bench_run LABEL RUN seglog-bench-args... : runs seglog-bench, appends its JSON line with label/run.
-bench_run() {
-    local label=$1 run=$2; shift 2
-    local line rc=0
-    local limit=$((SECONDS_EACH * 4 + 180))
-    line=$(timeout -k 10 "$limit" "$BENCH" --dir "$RUNDIR" --seconds "$SECONDS_EACH" --json "$@" \
-        2>"$DATADIR/seglog-bench.err") || rc=$?
-    if [[ $rc -ne 0 || -z $line ]]; then
-        local why
-        why=$(tr '\n' ' ' <"$DATADIR/seglog-bench.err" | head -c 400)
-        if [[ $rc -eq 124 || $rc -eq 137 ]]; then why="timed out after ${limit} s (hang?) $why"; fi
-        echo "bench-seglog.sh: seglog-bench $label (run $run) failed, exit $rc: $why" >&2
-        python3 -c 'import json,sys; print(json.dumps({"kind": "seglog-bench", "config": sys.argv[1], "run": int(sys.argv[2]), "exit": int(sys.argv[3]), "error": sys.argv[4]}))' \
-            "$label" "$run" "$rc" "$why" >>"$RESULTS"
-        FAILED=1
-        return 0
-    fi
-    python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d.update(kind="seglog-bench", config=sys.argv[2], run=int(sys.argv[3]), args=sys.argv[4]); print(json.dumps(d))' \
-        "$line" "$label" "$run" "$*" >>"$RESULTS"
-}
+# bench_run (bench-common.sh) runs one configuration: seglog-bench --dir $RUNDIR, killed after:
+BENCH_DIR=$RUNDIR
+BENCH_TIMEOUT_S=$((SECONDS_EACH * 4 + 180))
 
 # The configurations, in the order of the table: label and arguments.
 CONFIGS=(

@@ -1,7 +1,8 @@
 /*
  * bench_hist.h — the latency histogram shared by wal-bench and seglog-bench: log-linear buckets
  * (128 linear sub-buckets per power of two, under 1% error), fixed size (about 34 KiB), one per
- * thread, merged at the end. Header-only: the tools are single files.
+ * thread, merged at the end. Header-only, so that hist_record() inlines into the measured loops;
+ * the rest the tools share is in bench_util.h.
  */
 #ifndef SEGLOG_BENCH_HIST_H
 #define SEGLOG_BENCH_HIST_H

@@ -19,13 +19,14 @@
 # Raw results go to DATADIR/results.jsonl (one JSON object per line); everything else the script
 # writes in DATADIR (the fio file, the WAL directories) is removed at the end.
 #
-# Needs: bash, fio (>= 3.x, io_uring engine), python3 (standard library only), coreutils, and
-# wal-bench built (cmake --build BUILD), found as BUILD/tools/wal-bench or BUILD/wal-bench.
+# Needs: bash, fio (>= 3.x, io_uring engine), python3 (standard library only), coreutils,
+# bench-common.sh beside this script, and wal-bench built (cmake --build BUILD), found as
+# BUILD/tools/wal-bench or BUILD/wal-bench.
 set -euo pipefail
 
 usage() {
     cat <<'EOF'
-usage: tools/bench-wal.sh [--build DIR] [--dir DATADIR] [--runs N] [--seconds S] [--quick]
+usage: tools/bench/bench-wal.sh [--build DIR] [--dir DATADIR] [--runs N] [--seconds S] [--quick]
 
 Runs seglog's WAL benchmark of record: fio baselines (4 KiB qd1 and 64 KiB qd16, O_DIRECT,
 write+fdatasync, io_uring) and wal-bench (100 B and 1 KiB records, 1/16/256 producers, plus sync
@@ -43,51 +44,20 @@ options:
 EOF
 }
 
-die() { echo "bench-wal.sh: $*" >&2; exit 2; }
+SCRIPT=bench-wal.sh
+TOOL=wal-bench
+# shellcheck source=tools/bench/bench-common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/bench-common.sh"
 
-BUILD=build
-DATADIR=
-RUNS=3
-SECONDS_EACH=5
-QUICK=0
-while [[ $# -gt 0 ]]; do
-    case "$1" in
-        --build) [[ $# -ge 2 ]] || die "--build needs a value"; BUILD=$2; shift 2 ;;
-        --build=*) BUILD=${1#*=}; shift ;;
-        --dir) [[ $# -ge 2 ]] || die "--dir needs a value"; DATADIR=$2; shift 2 ;;
-        --dir=*) DATADIR=${1#*=}; shift ;;
-        --runs) [[ $# -ge 2 ]] || die "--runs needs a value"; RUNS=$2; shift 2 ;;
-        --runs=*) RUNS=${1#*=}; shift ;;
-        --seconds) [[ $# -ge 2 ]] || die "--seconds needs a value"; SECONDS_EACH=$2; shift 2 ;;
-        --seconds=*) SECONDS_EACH=${1#*=}; shift ;;
-        --quick) QUICK=1; shift ;;
-        -h|--help) usage; exit 0 ;;
-        *) die "unknown argument: $1 (see --help)" ;;
-    esac
-done
-[[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "--runs must be a positive integer, got '$RUNS'"
-[[ $SECONDS_EACH =~ ^[1-9][0-9]*$ ]] || die "--seconds must be a positive integer, got '$SECONDS_EACH'"
-if [[ $QUICK == 1 ]]; then RUNS=1; SECONDS_EACH=2; fi
+bench_parse_args "$@"
 
 command -v fio >/dev/null || die "fio not found (apt-get install fio)"
 command -v python3 >/dev/null || die "python3 not found (apt-get install python3)"
-BENCH=
-for c in "$BUILD/tools/wal-bench" "$BUILD/wal-bench" "$BUILD/bin/wal-bench"; do
-    if [[ -x $c ]]; then BENCH=$c; break; fi
-done
-[[ -n $BENCH ]] || die "wal-bench not found in $BUILD (tools/wal-bench, wal-bench, bin/wal-bench); build it first or pass --build DIR"
+bench_find_binary
 
 FIO_FILE_MIB=1024 # the pre-written file fio overwrites
 NEED_MIB=$((FIO_FILE_MIB + 1024)) # plus room for the WAL's files
-if [[ -z $DATADIR ]]; then
-    DATADIR=$(mktemp -d /var/tmp/seglog-bench-wal.XXXXXX)
-else
-    mkdir -p "$DATADIR" || die "cannot create $DATADIR"
-fi
-DATADIR=$(cd "$DATADIR" && pwd)
-AVAIL_MIB=$(df -Pm "$DATADIR" | awk 'NR==2 {print $4}')
-[[ $AVAIL_MIB -ge $NEED_MIB ]] || die "$DATADIR has ${AVAIL_MIB} MiB free, needs ${NEED_MIB} MiB"
-FSTYPE=$(df -PT "$DATADIR" | awk 'NR==2 {print $2 " on " $1}')
+bench_make_datadir /var/tmp/seglog-bench-wal.XXXXXX "$NEED_MIB"
 
 RESULTS=$DATADIR/results.jsonl
 FIO_FILE=$DATADIR/fio-overwrite.dat
@@ -111,7 +81,7 @@ mkdir -p "$WALDIR"
 
 # One JSON line of context first.
 python3 - "$RESULTS" "$FSTYPE" "$DATADIR" "$RUNS" "$SECONDS_EACH" "$(fio --version)" \
-    "$(uname -r)" "$(git -C "$(dirname "$0")" rev-parse --short HEAD 2>/dev/null || echo unknown)" <<'EOF'
+    "$(uname -r)" "$(bench_git_rev)" <<'EOF'
 import json, sys, time
 path, fs, d, runs, secs, fio, kernel, rev = sys.argv[1:]
 with open(path, "a") as f:
@@ -165,26 +135,9 @@ EOF
     rm -f "$out"
 }
 
-# bench_run LABEL RUN wal-bench-args... : runs wal-bench, appends its JSON line with label/run.
-bench_run() {
-    local label=$1 run=$2; shift 2
-    local line rc=0
-    local limit=$((SECONDS_EACH * 3 + 60))
-    line=$(timeout -k 10 "$limit" "$BENCH" --dir "$WALDIR" --seconds "$SECONDS_EACH" --json "$@" \
-        2>"$DATADIR/wal-bench.err") || rc=$?
-    if [[ $rc -ne 0 || -z $line ]]; then
-        local why
-        why=$(tr '\n' ' ' <"$DATADIR/wal-bench.err" | head -c 400)
-        if [[ $rc -eq 124 || $rc -eq 137 ]]; then why="timed out after ${limit} s (hang?) $why"; fi
-        echo "bench-wal.sh: wal-bench $label (run $run) failed, exit $rc: $why" >&2
-        python3 -c 'import json,sys; print(json.dumps({"kind": "wal-bench", "config": sys.argv[1], "run": int(sys.argv[2]), "exit": int(sys.argv[3]), "error": sys.argv[4]}))' \
-            "$label" "$run" "$rc" "$why" >>"$RESULTS"
-        FAILED=1
-        return 0
-    fi
-    python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d.update(kind="wal-bench", config=sys.argv[2], run=int(sys.argv[3]), args=sys.argv[4]); print(json.dumps(d))' \
-        "$line" "$label" "$run" "$*" >>"$RESULTS"
-}
+# bench_run (bench-common.sh) runs one configuration: wal-bench --dir $WALDIR, killed after:
+BENCH_DIR=$WALDIR
+BENCH_TIMEOUT_S=$((SECONDS_EACH * 3 + 60))
 
 # The wal-bench configurations, in the order of the table: label and arguments.
 CONFIGS=(

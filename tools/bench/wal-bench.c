@@ -48,24 +48,22 @@
 #include <unistd.h>
 
 #include "seglog.h"
-#include "bench_hist.h"
+#include "bench_util.h"
 #include "wal.h"
+
+#define TOOL "wal-bench" /* the prefix of its messages */
 
 /* Limits, each with its unit. */
 #define BENCH_PRODUCERS_MAX 4096u
-#define BENCH_SECONDS_MAX 86400.0
-#define BENCH_WARMUP_NS 500000000ull          /* 0.5 s before measuring */
 #define BENCH_CHECKPOINT_INTERVAL_NS 500000000ull /* wal_checkpoint every 0.5 s */
 #define BENCH_THREAD_STACK_BYTES (256u << 10)
 #define BENCH_RECORD_TYPE WAL_TYPE_USER_MIN
-
-enum { PHASE_WARMUP = 0, PHASE_MEASURE = 1, PHASE_STOP = 2 };
 
 /* Shared by main and the producers. phase is the only field written after the threads start. */
 typedef struct bench {
     wal *w;                 /* immutable while producers run */
     uint32_t record_bytes;  /* immutable */
-    _Atomic int phase;      /* PHASE_*: main writes, producers read */
+    _Atomic int phase;      /* BENCH_PHASE_*: main writes, producers read */
 } bench;
 
 /* One producer. Owned by its thread until joined; main reads it only after pthread_join. */
@@ -80,26 +78,6 @@ typedef struct producer {
     seglog_error err;  /* its details */
 } producer;
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static double tv_seconds(const struct timeval *tv)
-{
-    return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
-}
-
-static void sleep_ns(uint64_t ns)
-{
-    struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000ull),
-                           .tv_nsec = (long)(ns % 1000000000ull) };
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
 static void *producer_main(void *arg)
 {
     producer *p = arg;
@@ -107,23 +85,22 @@ static void *producer_main(void *arg)
     uint64_t n = 0;
     for (;;) {
         int phase = atomic_load_explicit(&b->phase, memory_order_relaxed);
-        if (phase == PHASE_STOP)
+        if (phase == BENCH_PHASE_STOP)
             break;
         /* Vary the first bytes so no two records are identical; the rest stays non-zero. */
-        uint64_t tag = ((uint64_t)p->id << 48) ^ n;
-        memcpy(p->payload, &tag, b->record_bytes < sizeof tag ? b->record_bytes : sizeof tag);
+        bench_payload_tag(p->payload, b->record_bytes, ((uint64_t)p->id << 48) ^ n);
         uint64_t seq = 0;
-        uint64_t t0 = now_ns();
+        uint64_t t0 = bench_now_ns();
         int rc = wal_append_sync(b->w, BENCH_RECORD_TYPE, p->payload, b->record_bytes, &seq,
                                  &p->err);
-        uint64_t t1 = now_ns();
+        uint64_t t1 = bench_now_ns();
         if (rc != SEGLOG_OK) {
             p->rc = rc;
-            atomic_store(&b->phase, PHASE_STOP);
+            atomic_store(&b->phase, BENCH_PHASE_STOP);
             break;
         }
         n++;
-        if (atomic_load_explicit(&b->phase, memory_order_relaxed) == PHASE_MEASURE) {
+        if (atomic_load_explicit(&b->phase, memory_order_relaxed) == BENCH_PHASE_MEASURE) {
             hist_record(p->lat, t1 - t0);
             p->measured++;
         }
@@ -178,45 +155,6 @@ static void usage(FILE *f)
             WAL_GROUP_MAX_BYTES_DEFAULT, WAL_FILE_SIZE_DEFAULT_BYTES, WAL_FILE_SIZE_MIN_BYTES);
 }
 
-static int bad_arg(const char *opt, const char *val, const char *why)
-{
-    fprintf(stderr, "wal-bench: %s %s: %s (see --help)\n", opt, val ? val : "", why);
-    return 2;
-}
-
-/* Parses a decimal size with an optional K/M/G suffix into [min, max]. */
-static int parse_size(const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-    if (s == NULL || *s == '\0' || *s == '-' || *s == '+')
-        return bad_arg(opt, s, "expected a non-negative number");
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || end == s)
-        return bad_arg(opt, s, "not a number");
-    unsigned shift = 0;
-    if (*end == 'k' || *end == 'K')
-        shift = 10;
-    else if (*end == 'm' || *end == 'M')
-        shift = 20;
-    else if (*end == 'g' || *end == 'G')
-        shift = 30;
-    if (shift != 0)
-        end++;
-    if (*end != '\0')
-        return bad_arg(opt, s, "unexpected characters after the number");
-    if (shift != 0 && v > (ULLONG_MAX >> shift))
-        return bad_arg(opt, s, "too large");
-    v <<= shift;
-    if (v < min || v > max) {
-        char why[96];
-        snprintf(why, sizeof why, "must be between %" PRIu64 " and %" PRIu64, min, max);
-        return bad_arg(opt, s, why);
-    }
-    *out = (uint64_t)v;
-    return 0;
-}
-
 enum {
     OPT_DIR = 256,
     OPT_RECORD_BYTES,
@@ -269,32 +207,27 @@ static int parse_args(int argc, char **argv, args *a)
             a->dir = optarg;
             break;
         case OPT_RECORD_BYTES:
-            if ((rc = parse_size("--record-bytes", optarg, 1, UINT32_MAX, &v)) != 0)
+            if ((rc = bench_parse_size(&v, TOOL, "--record-bytes", optarg, 1, UINT32_MAX)) != 0)
                 return rc;
             a->record_bytes = (uint32_t)v;
             break;
         case OPT_PRODUCERS:
-            if ((rc = parse_size("--producers", optarg, 1, BENCH_PRODUCERS_MAX, &v)) != 0)
+            if ((rc = bench_parse_size(&v, TOOL, "--producers", optarg, 1,
+                                       BENCH_PRODUCERS_MAX)) != 0)
                 return rc;
             a->producers = (unsigned)v;
             break;
-        case OPT_SECONDS: {
-            char *end = NULL;
-            errno = 0;
-            double s = strtod(optarg, &end);
-            if (errno != 0 || end == optarg || *end != '\0' || !(s > 0.0) ||
-                s > BENCH_SECONDS_MAX)
-                return bad_arg("--seconds", optarg, "expected a number of seconds in (0, 86400]");
-            a->seconds = s;
+        case OPT_SECONDS:
+            if ((rc = bench_parse_seconds(&a->seconds, TOOL, optarg)) != 0)
+                return rc;
             break;
-        }
         case OPT_SYNC:
             if (strcmp(optarg, "linked") == 0)
                 a->sync_mode = WAL_SYNC_LINKED_FDATASYNC;
             else if (strcmp(optarg, "dsync") == 0)
                 a->sync_mode = WAL_SYNC_RWF_DSYNC;
             else
-                return bad_arg("--sync", optarg, "expected linked or dsync");
+                return bench_arg_error(TOOL, "--sync", optarg, "expected linked or dsync");
             a->have_sync = true;
             break;
         case OPT_DIRECT:
@@ -307,41 +240,31 @@ static int parse_args(int argc, char **argv, args *a)
             a->prewrite = 0;
             break;
         case OPT_INFLIGHT:
-            if ((rc = parse_size("--inflight", optarg, 1, WAL_INFLIGHT_GROUPS_MAX, &v)) != 0)
+            if ((rc = bench_parse_size(&v, TOOL, "--inflight", optarg, 1,
+                                       WAL_INFLIGHT_GROUPS_MAX)) != 0)
                 return rc;
             a->inflight = (uint32_t)v;
             break;
         case OPT_GROUP_MAX_BYTES:
-            if ((rc = parse_size("--group-max-bytes", optarg, 4096, UINT32_MAX, &v)) != 0)
+            if ((rc = bench_parse_size(&v, TOOL, "--group-max-bytes", optarg, 4096,
+                                       UINT32_MAX)) != 0)
                 return rc;
             a->group_max_bytes = (uint32_t)v;
             break;
         case OPT_FILE_SIZE:
-            if ((rc = parse_size("--file-size", optarg, WAL_FILE_SIZE_MIN_BYTES, UINT64_MAX / 2,
-                                 &v)) != 0)
+            if ((rc = bench_parse_size(&v, TOOL, "--file-size", optarg, WAL_FILE_SIZE_MIN_BYTES,
+                                       UINT64_MAX / 2)) != 0)
                 return rc;
             a->file_size = v;
             break;
         case OPT_JSON:
             a->json = true;
             break;
-        case ':':
-            fprintf(stderr, "wal-bench: %s needs a value (see --help)\n", argv[optind - 1]);
-            return 2;
-        default:
-            fprintf(stderr, "wal-bench: unknown option %s (see --help)\n", argv[optind - 1]);
-            return 2;
+        default: /* ':' or an unknown option */
+            return bench_getopt_error(TOOL, c, argv);
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "wal-bench: unexpected argument %s (see --help)\n", argv[optind]);
-        return 2;
-    }
-    if (a->dir == NULL) {
-        fprintf(stderr, "wal-bench: --dir DIR is required (see --help)\n");
-        return 2;
-    }
-    return 0;
+    return bench_args_finish(TOOL, argc, argv, a->dir);
 }
 
 /* Removes the regular files in dir (the WAL's, which this run created), then dir itself. */
@@ -427,7 +350,7 @@ int main(int argc, char **argv)
 
     int exit_code = 1;
     bench b = { .w = NULL, .record_bytes = a.record_bytes };
-    atomic_init(&b.phase, PHASE_WARMUP);
+    atomic_init(&b.phase, BENCH_PHASE_WARMUP);
     producer *prods = NULL;
     unsigned started = 0;
     wal_stats s0, s1; /* WAL counters at the start and the end of the measurement */
@@ -462,46 +385,42 @@ int main(int argc, char **argv)
             fprintf(stderr, "wal-bench: out of memory\n");
             goto out_threads;
         }
-        for (uint32_t j = 0; j < a.record_bytes; j++)
-            p->payload[j] = (uint8_t)(1u + (j + i) % 251u);
+        bench_payload_fill(p->payload, a.record_bytes, i);
     }
 
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, BENCH_THREAD_STACK_BYTES);
     for (; started < a.producers; started++) {
-        int e = pthread_create(&prods[started].thread, &attr, producer_main, &prods[started]);
+        int e = bench_thread_start(&prods[started].thread, BENCH_THREAD_STACK_BYTES, producer_main,
+                                   &prods[started]);
         if (e != 0) {
             fprintf(stderr, "wal-bench: cannot start producer %u: %s\n", started, strerror(e));
             break;
         }
     }
-    pthread_attr_destroy(&attr);
     if (started < a.producers) {
-        atomic_store(&b.phase, PHASE_STOP);
+        atomic_store(&b.phase, BENCH_PHASE_STOP);
         goto out_threads;
     }
 
     /* Warm up, then measure; checkpoint the durable sequence every interval throughout. */
-    uint64_t t_start = now_ns();
+    uint64_t t_start = bench_now_ns();
     uint64_t measure_ns = (uint64_t)(a.seconds * 1e9);
     uint64_t next_ckpt = t_start + BENCH_CHECKPOINT_INTERVAL_NS;
     bool measuring = false;
     for (;;) {
-        uint64_t now = now_ns();
-        if (atomic_load(&b.phase) == PHASE_STOP) /* a producer failed */
+        uint64_t now = bench_now_ns();
+        if (atomic_load(&b.phase) == BENCH_PHASE_STOP) /* a producer failed */
             break;
         if (!measuring && now >= t_start + BENCH_WARMUP_NS) {
             wal_stats_get(b.w, &s0);
             getrusage(RUSAGE_SELF, &ru0);
-            t0 = now_ns();
-            atomic_store(&b.phase, PHASE_MEASURE);
+            t0 = bench_now_ns();
+            atomic_store(&b.phase, BENCH_PHASE_MEASURE);
             measuring = true;
             now = t0;
         }
         if (measuring && now >= t0 + measure_ns) {
-            atomic_store(&b.phase, PHASE_STOP);
-            t1 = now_ns();
+            atomic_store(&b.phase, BENCH_PHASE_STOP);
+            t1 = bench_now_ns();
             getrusage(RUSAGE_SELF, &ru1);
             wal_stats_get(b.w, &s1);
             break;
@@ -516,8 +435,8 @@ int main(int argc, char **argv)
         uint64_t phase_end = measuring ? t0 + measure_ns : t_start + BENCH_WARMUP_NS;
         if (phase_end < wake)
             wake = phase_end;
-        now = now_ns();
-        sleep_ns(wake > now ? (wake - now < 10000000ull ? wake - now : 10000000ull) : 0);
+        now = bench_now_ns();
+        bench_sleep_ns(wake > now ? (wake - now < 10000000ull ? wake - now : 10000000ull) : 0);
     }
 
 out_threads:
@@ -544,11 +463,8 @@ out_threads:
         double secs = (double)(t1 - t0) / 1e9;
         double appends_s = (double)all->total / secs;
         double mb_s = (double)all->total * (double)a.record_bytes / 1e6 / secs;
-        double p50 = hist_quantile(all, 0.50) / 1e3;
-        double p99 = hist_quantile(all, 0.99) / 1e3;
-        double p999 = hist_quantile(all, 0.999) / 1e3;
-        double mean = all->total ? (double)all->sum_ns / (double)all->total / 1e3 : 0.0;
-        double max = (double)all->max_ns / 1e3;
+        bench_latency lat;
+        bench_latency_from_hist(&lat, all);
         uint64_t d_groups = s1.groups - s0.groups;
         uint64_t d_records = s1.records - s0.records;
         double per_group = d_groups ? (double)d_records / (double)d_groups : 0.0;
@@ -556,8 +472,7 @@ out_threads:
         double fsyncs_s = (double)(s1.fsyncs_submitted - s0.fsyncs_submitted) / secs;
         double writes_s = (double)(s1.writes_submitted - s0.writes_submitted) / secs;
         double wal_mb_s = (double)(s1.bytes - s0.bytes) / 1e6 / secs;
-        double cpu_s = tv_seconds(&ru1.ru_utime) - tv_seconds(&ru0.ru_utime) +
-                       tv_seconds(&ru1.ru_stime) - tv_seconds(&ru0.ru_stime);
+        double cpu_s = bench_cpu_seconds(&ru0, &ru1);
         double n_appends = all->total ? (double)all->total : 1.0;
         double cpu_us_per_append = cpu_s * 1e6 / n_appends;
         double cpu_util = cpu_s / secs; /* in CPUs */
@@ -578,7 +493,8 @@ out_threads:
                    a.record_bytes, a.producers, sync_name(opts.sync_mode),
                    opts.direct_io ? "true" : "false", opts.prewrite_files ? "true" : "false",
                    opts.inflight_groups, opts.group_max_bytes, opts.file_size_bytes, secs,
-                   all->total, appends_s, mb_s, p50, p99, p999, mean, max, per_group, groups_s,
+                   all->total, appends_s, mb_s, lat.p50_us, lat.p99_us, lat.p999_us, lat.mean_us,
+                   lat.max_us, per_group, groups_s,
                    fsyncs_s, writes_s, wal_mb_s, cpu_us_per_append, cpu_util, csw_per_append,
                    s1.short_writes - s0.short_writes, s1.rotations,
                    s1.files_created, s1.files_recycled, s1.files_removed);
@@ -593,8 +509,8 @@ out_threads:
                    opts.group_max_bytes, opts.file_size_bytes);
             printf("  appends/s        %12.0f   (%" PRIu64 " appends)\n", appends_s, all->total);
             printf("  payload MB/s     %12.1f   (WAL bytes written: %.1f MB/s)\n", mb_s, wal_mb_s);
-            printf("  latency us       p50 %.1f  p99 %.1f  p99.9 %.1f  mean %.1f  max %.1f\n", p50,
-                   p99, p999, mean, max);
+            printf("  latency us       p50 %.1f  p99 %.1f  p99.9 %.1f  mean %.1f  max %.1f\n",
+                   lat.p50_us, lat.p99_us, lat.p999_us, lat.mean_us, lat.max_us);
             printf("  records/group    %12.2f   (%.0f groups/s)\n", per_group, groups_s);
             printf("  fsyncs/s         %12.0f   writes/s %.0f\n", fsyncs_s, writes_s);
             printf("  cpu              %12.2f   us per append (%.2f CPUs busy, %.2f context "

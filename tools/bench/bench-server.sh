@@ -6,7 +6,7 @@
 # p50 and p99 are printed with the ratio seglogd/redis of the medians ("ratio") and the median of
 # the per-run ratios of back-to-back runs ("paired", the steadier one on a shared machine).
 #
-#   tools/bench-server.sh [--runs N] [--requests N] [--clients N] [--build DIR] [--keep]
+#   tools/bench/bench-server.sh [--runs N] [--requests N] [--clients N] [--build DIR] [--keep]
 #
 # Scratch directories live under /var/tmp/server-bench-*; ports come from 16400-16479.
 set -euo pipefail

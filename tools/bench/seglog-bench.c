@@ -41,8 +41,9 @@
  * and recreated at the start of every run and deleted at the end (unless --keep). DIR must be on
  * a real disk: tmpfs and ramfs are refused, since fsync there costs nothing.
  *
- * Latency is kept per thread in the log-linear histogram of wal-bench (128 linear sub-buckets per
- * power of two: within 1%; fixed size, no allocation while measuring) and merged at the end.
+ * Latency is kept per thread in the log-linear histogram shared with wal-bench (128 linear
+ * sub-buckets per power of two: within 1%; fixed size, no allocation while measuring) and merged
+ * at the end.
  * Threads get 128 KiB stacks so that 400 of them fit comfortably on a small machine.
  *
  * Exit status: 0 on success (whatever the targets say), 1 on a seglog or RocksDB error (printed
@@ -73,8 +74,10 @@
 
 #include <rocksdb/c.h>
 
-#include "bench_hist.h"
+#include "bench_util.h"
 #include "seglog.h"
+
+#define TOOL "seglog-bench" /* the prefix of its messages */
 
 /* Limits, each with its unit. */
 #define BENCH_THREADS_MAX 4096u
@@ -82,8 +85,6 @@
 #define BENCH_LOGS_DEFAULT_MAX 8u          /* default --logs: min(threads, this) */
 #define BENCH_INFLIGHT_MAX (1u << 20)
 #define BENCH_INFLIGHT_DEFAULT 4096u
-#define BENCH_SECONDS_MAX 86400.0
-#define BENCH_WARMUP_NS 500000000ull       /* 0.5 s before measuring */
 #define BENCH_TICK_NS 10000000ull          /* the main thread checks for stop every 10 ms */
 #define BENCH_THREAD_STACK_BYTES (128u << 10)
 #define BENCH_SEAL_EVERY_MS_DEFAULT 100u   /* seal mode's sealer period */
@@ -113,29 +114,7 @@ _Static_assert(BENCH_RECORD_MIN_BYTES >= sizeof(uint64_t), "a payload must hold 
 _Static_assert(BENCH_FILL_BATCH * (uint64_t)BENCH_RECORD_MAX_BYTES <= (8ull << 30),
                "one fill batch must stay a reasonable allocation");
 
-/* ---- histogram: tools/bench_hist.h (shared with wal-bench) ---- */
-
-/* ---- time ---------------------------------------------------------------------------------- */
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static double tv_seconds(const struct timeval *tv)
-{
-    return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
-}
-
-static void sleep_ns(uint64_t ns)
-{
-    struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000ull),
-                           .tv_nsec = (long)(ns % 1000000000ull) };
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
+/* Time, the histogram, option parsing: tools/bench/bench_util.h (shared with wal-bench). */
 
 /* ---- arguments ----------------------------------------------------------------------------- */
 
@@ -206,45 +185,6 @@ static void usage(FILE *f)
             (unsigned long long)BENCH_RECORDS_DEFAULT);
 }
 
-static int bad_arg(const char *opt, const char *val, const char *why)
-{
-    fprintf(stderr, "seglog-bench: %s %s: %s (see --help)\n", opt, val ? val : "", why);
-    return 2;
-}
-
-/* Parses a decimal number with an optional K/M/G suffix into [min, max]. */
-static int parse_size(const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-    if (s == NULL || *s == '\0' || *s == '-' || *s == '+')
-        return bad_arg(opt, s, "expected a non-negative number");
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || end == s)
-        return bad_arg(opt, s, "not a number");
-    unsigned shift = 0;
-    if (*end == 'k' || *end == 'K')
-        shift = 10;
-    else if (*end == 'm' || *end == 'M')
-        shift = 20;
-    else if (*end == 'g' || *end == 'G')
-        shift = 30;
-    if (shift != 0)
-        end++;
-    if (*end != '\0')
-        return bad_arg(opt, s, "unexpected characters after the number");
-    if (shift != 0 && v > (ULLONG_MAX >> shift))
-        return bad_arg(opt, s, "too large");
-    v <<= shift;
-    if (v < min || v > max) {
-        char why[96];
-        snprintf(why, sizeof why, "must be between %" PRIu64 " and %" PRIu64, min, max);
-        return bad_arg(opt, s, why);
-    }
-    *out = (uint64_t)v;
-    return 0;
-}
-
 enum {
     OPT_DIR = 256,
     OPT_MODE,
@@ -301,7 +241,7 @@ static int parse_args(int argc, char **argv, args *a)
             exit(0);
         case OPT_DIR:
             if (*optarg == '\0')
-                return bad_arg("--dir", optarg, "empty path");
+                return bench_arg_error(TOOL, "--dir", optarg, "empty path");
             a->dir = optarg;
             break;
         case OPT_MODE: {
@@ -313,58 +253,56 @@ static int parse_args(int argc, char **argv, args *a)
                 }
             }
             if (!found)
-                return bad_arg("--mode", optarg, "expected append, async, seal, read or tail");
+                return bench_arg_error(TOOL, "--mode", optarg,
+                                       "expected append, async, seal, read or tail");
             break;
         }
         case OPT_RECORD_BYTES:
-            if ((rc = parse_size("--record-bytes", optarg, BENCH_RECORD_MIN_BYTES,
-                                 BENCH_RECORD_MAX_BYTES, &v)) != 0)
+            if ((rc = bench_parse_size(&v, TOOL, "--record-bytes", optarg, BENCH_RECORD_MIN_BYTES,
+                                 BENCH_RECORD_MAX_BYTES)) != 0)
                 return rc;
             a->record_bytes = (uint32_t)v;
             break;
         case OPT_THREADS:
-            if ((rc = parse_size("--threads", optarg, 1, BENCH_THREADS_MAX, &v)) != 0)
+            if ((rc = bench_parse_size(&v, TOOL, "--threads", optarg, 1, BENCH_THREADS_MAX)) != 0)
                 return rc;
             a->threads = (unsigned)v;
             break;
         case OPT_LOGS:
-            if ((rc = parse_size("--logs", optarg, 1, BENCH_LOGS_MAX, &v)) != 0)
+            if ((rc = bench_parse_size(&v, TOOL, "--logs", optarg, 1, BENCH_LOGS_MAX)) != 0)
                 return rc;
             a->logs = (unsigned)v;
             break;
-        case OPT_SECONDS: {
-            char *end = NULL;
-            errno = 0;
-            double s = strtod(optarg, &end);
-            if (errno != 0 || end == optarg || *end != '\0' || !(s > 0.0) ||
-                s > BENCH_SECONDS_MAX)
-                return bad_arg("--seconds", optarg, "expected a number of seconds in (0, 86400]");
-            a->seconds = s;
+        case OPT_SECONDS:
+            if ((rc = bench_parse_seconds(&a->seconds, TOOL, optarg)) != 0)
+                return rc;
             break;
-        }
         case OPT_INFLIGHT:
-            if ((rc = parse_size("--inflight", optarg, 1, BENCH_INFLIGHT_MAX, &v)) != 0)
+            if ((rc = bench_parse_size(&v, TOOL, "--inflight", optarg, 1, BENCH_INFLIGHT_MAX)) != 0)
                 return rc;
             a->inflight = (uint32_t)v;
             break;
         case OPT_SEAL_EVERY_MS:
-            if ((rc = parse_size("--seal-every-ms", optarg, 0, BENCH_SEAL_EVERY_MS_MAX, &v)) != 0)
+            if ((rc = bench_parse_size(&v, TOOL, "--seal-every-ms", optarg, 0,
+                                       BENCH_SEAL_EVERY_MS_MAX)) != 0)
                 return rc;
             a->seal_every_ms = (uint32_t)v;
             a->seal_set = true;
             break;
         case OPT_RETAIN_SEGMENTS:
-            if ((rc = parse_size("--retain-segments", optarg, 0, BENCH_RETAIN_MAX, &v)) != 0)
+            if ((rc = bench_parse_size(&v, TOOL, "--retain-segments", optarg, 0,
+                                       BENCH_RETAIN_MAX)) != 0)
                 return rc;
             a->retain_segments = (uint32_t)v;
             break;
         case OPT_RECORDS:
-            if ((rc = parse_size("--records", optarg, 1, BENCH_RECORDS_MAX, &v)) != 0)
+            if ((rc = bench_parse_size(&v, TOOL, "--records", optarg, 1, BENCH_RECORDS_MAX)) != 0)
                 return rc;
             a->records = v;
             break;
         case OPT_BASELINE_THREADS:
-            if ((rc = parse_size("--baseline-threads", optarg, 1, BENCH_THREADS_MAX, &v)) != 0)
+            if ((rc = bench_parse_size(&v, TOOL, "--baseline-threads", optarg, 1,
+                                       BENCH_THREADS_MAX)) != 0)
                 return rc;
             a->baseline_threads = (unsigned)v;
             break;
@@ -377,28 +315,20 @@ static int parse_args(int argc, char **argv, args *a)
         case OPT_JSON:
             a->json = true;
             break;
-        case ':':
-            fprintf(stderr, "seglog-bench: %s needs a value (see --help)\n", argv[optind - 1]);
-            return 2;
-        default:
-            fprintf(stderr, "seglog-bench: unknown option %s (see --help)\n", argv[optind - 1]);
-            return 2;
+        default: /* ':' or an unknown option */
+            return bench_getopt_error(TOOL, c, argv);
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "seglog-bench: unexpected argument %s (see --help)\n", argv[optind]);
-        return 2;
-    }
-    if (a->dir == NULL) {
-        fprintf(stderr, "seglog-bench: --dir DIR is required (see --help)\n");
-        return 2;
-    }
+    if ((rc = bench_args_finish(TOOL, argc, argv, a->dir)) != 0)
+        return rc;
     if (a->mode == MODE_SEAL && !a->seal_set)
         a->seal_every_ms = BENCH_SEAL_EVERY_MS_DEFAULT;
     if (a->mode == MODE_SEAL && a->seal_every_ms == 0)
-        return bad_arg("--seal-every-ms", "0", "seal mode needs a sealer period of at least 1");
+        return bench_arg_error(TOOL, "--seal-every-ms", "0",
+                               "seal mode needs a sealer period of at least 1");
     if (a->seal_set && a->seal_every_ms != 0 && a->mode != MODE_APPEND && a->mode != MODE_SEAL)
-        return bad_arg("--seal-every-ms", "", "only append and seal modes run a sealer");
+        return bench_arg_error(TOOL, "--seal-every-ms", "",
+                               "only append and seal modes run a sealer");
     if (a->mode == MODE_SEAL)
         a->mode = MODE_APPEND; /* the same run with a sealer */
     if (a->logs == 0)
@@ -411,8 +341,6 @@ static int parse_args(int argc, char **argv, args *a)
 }
 
 /* ---- shared state -------------------------------------------------------------------------- */
-
-enum { PHASE_WARMUP = 0, PHASE_MEASURE = 1, PHASE_STOP = 2 };
 
 typedef struct bench bench;
 
@@ -463,7 +391,7 @@ static void fail(bench *b, const char *fmt, ...)
         va_end(ap);
     }
     pthread_mutex_unlock(&b->fail_mu);
-    atomic_store(&b->phase, PHASE_STOP);
+    atomic_store(&b->phase, BENCH_PHASE_STOP);
 }
 
 static bool is_failed(bench *b)
@@ -498,12 +426,12 @@ typedef struct result {
     uint64_t ops;
     double ops_s;
     double mb_s;
-    double p50_us, p99_us, p999_us, mean_us, max_us;
+    bench_latency lat; /* of one operation */
     double cpu_us_per_op, cpus;
     /* a second latency: seal+extend (seal) or write-to-read (tail) */
     bool has2;
     uint64_t n2;
-    double q50_us, q99_us, q999_us, qmax_us;
+    bench_latency lat2;
     /* seglog only */
     bool seglog;
     uint64_t memtable_bytes, segments, column_families, cf_pool;
@@ -513,28 +441,11 @@ typedef struct result {
     double fill_s;
 } result;
 
-static void fill_latency(result *r, const hist *h)
-{
-    r->p50_us = hist_quantile(h, 0.50) / 1e3;
-    r->p99_us = hist_quantile(h, 0.99) / 1e3;
-    r->p999_us = hist_quantile(h, 0.999) / 1e3;
-    r->mean_us = h->total ? (double)h->sum_ns / (double)h->total / 1e3 : 0.0;
-    r->max_us = (double)h->max_ns / 1e3;
-}
-
 static void fill_latency2(result *r, const hist *h)
 {
     r->has2 = true;
     r->n2 = h->total;
-    r->q50_us = hist_quantile(h, 0.50) / 1e3;
-    r->q99_us = hist_quantile(h, 0.99) / 1e3;
-    r->q999_us = hist_quantile(h, 0.999) / 1e3;
-    r->qmax_us = (double)h->max_ns / 1e3;
-}
-
-static void tag_payload(uint8_t *p, uint32_t len, uint64_t tag)
-{
-    memcpy(p, &tag, len < sizeof tag ? len : sizeof tag);
+    bench_latency_from_hist(&r->lat2, h);
 }
 
 /* ---- seglog workers ------------------------------------------------------------------------ */
@@ -553,22 +464,23 @@ static void *appender_main(void *arg)
     seglog_error err;
     for (uint64_t n = 0;; n++) {
         int phase = phase_of(b);
-        if (phase == PHASE_STOP)
+        if (phase == BENCH_PHASE_STOP)
             break;
-        uint64_t t0 = now_ns();
+        uint64_t t0 = bench_now_ns();
         /* tail mode: the reader computes write-to-read latency from this time */
-        tag_payload(w->payload, a->record_bytes, a->mode == MODE_TAIL ? t0 : ((uint64_t)w->id << 40) ^ n);
+        bench_payload_tag(w->payload, a->record_bytes,
+                          a->mode == MODE_TAIL ? t0 : ((uint64_t)w->id << 40) ^ n);
         seglog_lsn lsn = 0;
         int rc = seglog_log_append(b->s, w->log, w->payload, a->record_bytes, &opts, &lsn, &err);
-        uint64_t t1 = now_ns();
+        uint64_t t1 = bench_now_ns();
         if (rc != SEGLOG_OK) {
-            if (rc == SEGLOG_ESHUTDOWN && phase_of(b) == PHASE_STOP)
+            if (rc == SEGLOG_ESHUTDOWN && phase_of(b) == BENCH_PHASE_STOP)
                 break;
             fail(b, "appender %u: seglog_log_append log %" PRIu64 ": %s: %s", w->id, w->log,
                  seglog_strerror(rc), err.message);
             break;
         }
-        if (phase_of(b) == PHASE_MEASURE)
+        if (phase_of(b) == BENCH_PHASE_MEASURE)
             hist_record(w->lat, t1 - t0);
     }
     return NULL;
@@ -581,7 +493,7 @@ static void *sealer_main(void *arg)
     bench *b = w->b;
     const args *a = b->a;
     uint64_t period = (uint64_t)a->seal_every_ms * 1000000ull;
-    uint64_t next = now_ns() + period;
+    uint64_t next = bench_now_ns() + period;
     seglog_error err;
     /* per log, the bases of its newest segments (a ring of retain_segments) */
     seglog_lsn *bases = calloc((size_t)a->logs * (BENCH_RETAIN_MAX + 1), sizeof *bases);
@@ -590,28 +502,28 @@ static void *sealer_main(void *arg)
         return NULL;
     }
     for (uint64_t n = 0;; n++) {
-        while (phase_of(b) != PHASE_STOP) {
-            uint64_t now = now_ns();
+        while (phase_of(b) != BENCH_PHASE_STOP) {
+            uint64_t now = bench_now_ns();
             if (now >= next)
                 break;
-            sleep_ns(next - now < BENCH_TICK_NS ? next - now : BENCH_TICK_NS);
+            bench_sleep_ns(next - now < BENCH_TICK_NS ? next - now : BENCH_TICK_NS);
         }
-        if (phase_of(b) == PHASE_STOP)
+        if (phase_of(b) == BENCH_PHASE_STOP)
             break;
         next += period;
         seglog_log_id log = 1u + n % a->logs;
         seglog_tail tail;
-        uint64_t t0 = now_ns();
+        uint64_t t0 = bench_now_ns();
         int rc = seglog_log_seal_and_extend(b->s, log, 0, &tail, &err);
-        uint64_t t1 = now_ns();
+        uint64_t t1 = bench_now_ns();
         if (rc != SEGLOG_OK) {
-            if (rc == SEGLOG_ESHUTDOWN && phase_of(b) == PHASE_STOP)
+            if (rc == SEGLOG_ESHUTDOWN && phase_of(b) == BENCH_PHASE_STOP)
                 break;
             fail(b, "sealer: seglog_log_seal_and_extend log %" PRIu64 ": %s: %s", log,
                  seglog_strerror(rc), err.message);
             break;
         }
-        if (phase_of(b) == PHASE_MEASURE)
+        if (phase_of(b) == BENCH_PHASE_MEASURE)
             hist_record(w->lat, t1 - t0);
         if (a->retain_segments != 0) {
             seglog_lsn *ring = bases + (log - 1) * (BENCH_RETAIN_MAX + 1);
@@ -643,14 +555,14 @@ static void *tail_reader_main(void *arg)
         return NULL;
     }
     seglog_lsn expect = SEGLOG_LSN_OLDEST;
-    while (phase_of(b) != PHASE_STOP) {
+    while (phase_of(b) != BENCH_PHASE_STOP) {
         seglog_entry e;
         rc = seglog_reader_next(r, BENCH_READ_WAIT_MS, &e, &err);
-        uint64_t t1 = now_ns();
+        uint64_t t1 = bench_now_ns();
         if (rc == SEGLOG_ETIMEDOUT)
             continue;
         if (rc != SEGLOG_OK) {
-            if (rc == SEGLOG_ESHUTDOWN && phase_of(b) == PHASE_STOP)
+            if (rc == SEGLOG_ESHUTDOWN && phase_of(b) == BENCH_PHASE_STOP)
                 break;
             fail(b, "tail reader: seglog_reader_next at LSN %" PRIu64 ": %s: %s", expect,
                  seglog_strerror(rc), err.message);
@@ -664,7 +576,7 @@ static void *tail_reader_main(void *arg)
         expect++;
         uint64_t t0;
         memcpy(&t0, e.payload, sizeof t0);
-        if (phase_of(b) == PHASE_MEASURE && t0 >= b->measure_start_ns && t1 >= t0)
+        if (phase_of(b) == BENCH_PHASE_MEASURE && t0 >= b->measure_start_ns && t1 >= t0)
             hist_record(w->lat, t1 - t0);
     }
     seglog_reader_close(r);
@@ -678,8 +590,8 @@ static void async_done(void *ctx, int status, seglog_lsn first, seglog_lsn last)
     (void)last;
     slot *sl = ctx;
     bench *b = sl->b;
-    uint64_t t1 = now_ns();
-    bool measuring = phase_of(b) == PHASE_MEASURE;
+    uint64_t t1 = bench_now_ns();
+    bool measuring = phase_of(b) == BENCH_PHASE_MEASURE;
     pthread_mutex_lock(&b->amu);
     if (status == SEGLOG_OK) {
         if (measuring && sl->t0_ns >= b->measure_start_ns)
@@ -692,7 +604,7 @@ static void async_done(void *ctx, int status, seglog_lsn first, seglog_lsn last)
         pthread_cond_signal(&b->acv);
     pthread_mutex_unlock(&b->amu);
     if (status != SEGLOG_OK)
-        atomic_store(&b->phase, PHASE_STOP); /* reported by main from a_status */
+        atomic_store(&b->phase, BENCH_PHASE_STOP); /* reported by main from a_status */
 }
 
 /* Async submitter: takes a slot (waiting while all are in flight), starts one append. */
@@ -704,7 +616,7 @@ static void *submitter_main(void *arg)
     seglog_error err;
     for (uint64_t n = 0;; n++) {
         pthread_mutex_lock(&b->amu);
-        while (b->n_free == 0 && phase_of(b) != PHASE_STOP) {
+        while (b->n_free == 0 && phase_of(b) != BENCH_PHASE_STOP) {
             struct timespec d;
             clock_gettime(CLOCK_REALTIME, &d);
             d.tv_nsec += (long)BENCH_TICK_NS;
@@ -716,21 +628,21 @@ static void *submitter_main(void *arg)
             pthread_cond_timedwait(&b->acv, &b->amu, &d);
             b->a_waiting--;
         }
-        if (phase_of(b) == PHASE_STOP) {
+        if (phase_of(b) == BENCH_PHASE_STOP) {
             pthread_mutex_unlock(&b->amu);
             break;
         }
         slot *sl = &b->slots[b->free_slots[--b->n_free]];
         pthread_mutex_unlock(&b->amu);
-        tag_payload(w->payload, a->record_bytes, ((uint64_t)w->id << 40) ^ n);
+        bench_payload_tag(w->payload, a->record_bytes, ((uint64_t)w->id << 40) ^ n);
         seglog_buf rec = { .data = w->payload, .len = a->record_bytes };
-        sl->t0_ns = now_ns();
+        sl->t0_ns = bench_now_ns();
         int rc = seglog_log_append_async(b->s, w->log, &rec, 1, NULL, async_done, sl, &err);
         if (rc != SEGLOG_OK) {
             pthread_mutex_lock(&b->amu);
             b->free_slots[b->n_free++] = sl->idx;
             pthread_mutex_unlock(&b->amu);
-            if (rc == SEGLOG_ESHUTDOWN && phase_of(b) == PHASE_STOP)
+            if (rc == SEGLOG_ESHUTDOWN && phase_of(b) == BENCH_PHASE_STOP)
                 break;
             fail(b, "submitter %u: seglog_log_append_async log %" PRIu64 ": %s: %s", w->id,
                  w->log, seglog_strerror(rc), err.message);
@@ -757,22 +669,22 @@ static void *putter_main(void *arg)
     uint8_t key[BENCH_KEY_BYTES];
     put_be64(key, w->log);
     for (uint64_t n = 0;; n++) {
-        if (phase_of(b) == PHASE_STOP)
+        if (phase_of(b) == BENCH_PHASE_STOP)
             break;
         uint64_t lsn = atomic_fetch_add(&b->next_key[w->log - 1u], 1) + 1u;
         put_be64(key + 8, lsn);
-        tag_payload(w->payload, a->record_bytes, ((uint64_t)w->id << 40) ^ n);
+        bench_payload_tag(w->payload, a->record_bytes, ((uint64_t)w->id << 40) ^ n);
         char *e = NULL;
-        uint64_t t0 = now_ns();
+        uint64_t t0 = bench_now_ns();
         rocksdb_put(b->db, b->wo, (const char *)key, sizeof key, (const char *)w->payload,
                     a->record_bytes, &e);
-        uint64_t t1 = now_ns();
+        uint64_t t1 = bench_now_ns();
         if (e != NULL) {
             fail(b, "rocksdb writer %u: rocksdb_put: %s", w->id, e);
             rocksdb_free(e);
             break;
         }
-        if (phase_of(b) == PHASE_MEASURE)
+        if (phase_of(b) == BENCH_PHASE_MEASURE)
             hist_record(w->lat, t1 - t0);
     }
     return NULL;
@@ -794,8 +706,7 @@ static int workers_alloc(worker **out, unsigned n, bench *b, uint32_t record_byt
         ws[i].lat = calloc(1, sizeof *ws[i].lat);
         if (ws[i].payload == NULL || ws[i].lat == NULL)
             return -1;
-        for (uint32_t j = 0; j < record_bytes; j++)
-            ws[i].payload[j] = (uint8_t)(1u + (j + i) % 251u);
+        bench_payload_fill(ws[i].payload, record_bytes, i);
     }
     return 0;
 }
@@ -813,11 +724,7 @@ static void workers_free(worker *ws, unsigned n)
 
 static int start_thread(bench *b, worker *w, void *(*fn)(void *), const char *what)
 {
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, BENCH_THREAD_STACK_BYTES);
-    int e = pthread_create(&w->thread, &attr, fn, w);
-    pthread_attr_destroy(&attr);
+    int e = bench_thread_start(&w->thread, BENCH_THREAD_STACK_BYTES, fn, w);
     if (e != 0) {
         fail(b, "cannot start %s thread %u: %s", what, w->id, strerror(e));
         return -1;
@@ -848,31 +755,31 @@ typedef struct window {
 static void run_window(bench *b, window *win)
 {
     memset(win, 0, sizeof *win);
-    uint64_t start = now_ns();
-    while (phase_of(b) != PHASE_STOP && now_ns() < start + BENCH_WARMUP_NS)
-        sleep_ns(BENCH_TICK_NS);
-    if (phase_of(b) == PHASE_STOP)
+    uint64_t start = bench_now_ns();
+    while (phase_of(b) != BENCH_PHASE_STOP && bench_now_ns() < start + BENCH_WARMUP_NS)
+        bench_sleep_ns(BENCH_TICK_NS);
+    if (phase_of(b) == BENCH_PHASE_STOP)
         return;
     seglog_error err;
     win->have_stats = b->s != NULL && seglog_stats_get(b->s, &win->s0, &err) == SEGLOG_OK;
     getrusage(RUSAGE_SELF, &win->ru0);
-    win->t0 = now_ns();
+    win->t0 = bench_now_ns();
     b->measure_start_ns = win->t0;
-    int expected = PHASE_WARMUP;
-    atomic_compare_exchange_strong(&b->phase, &expected, PHASE_MEASURE);
+    int expected = BENCH_PHASE_WARMUP;
+    atomic_compare_exchange_strong(&b->phase, &expected, BENCH_PHASE_MEASURE);
     uint64_t measure_ns = (uint64_t)(b->a->seconds * 1e9);
     for (;;) {
-        uint64_t now = now_ns();
-        if (phase_of(b) == PHASE_STOP || now >= win->t0 + measure_ns)
+        uint64_t now = bench_now_ns();
+        if (phase_of(b) == BENCH_PHASE_STOP || now >= win->t0 + measure_ns)
             break;
         uint64_t left = win->t0 + measure_ns - now;
-        sleep_ns(left < BENCH_TICK_NS ? left : BENCH_TICK_NS);
+        bench_sleep_ns(left < BENCH_TICK_NS ? left : BENCH_TICK_NS);
     }
-    win->t1 = now_ns();
+    win->t1 = bench_now_ns();
     getrusage(RUSAGE_SELF, &win->ru1);
     if (win->have_stats)
         win->have_stats = seglog_stats_get(b->s, &win->s1, &err) == SEGLOG_OK;
-    atomic_store(&b->phase, PHASE_STOP);
+    atomic_store(&b->phase, BENCH_PHASE_STOP);
 }
 
 static void fill_window(result *r, const window *win, const hist *lat, uint32_t record_bytes)
@@ -881,9 +788,8 @@ static void fill_window(result *r, const window *win, const hist *lat, uint32_t 
     r->ops = lat->total;
     r->ops_s = r->secs > 0 ? (double)r->ops / r->secs : 0.0;
     r->mb_s = r->ops_s * (double)record_bytes / 1e6;
-    fill_latency(r, lat);
-    double cpu_s = tv_seconds(&win->ru1.ru_utime) - tv_seconds(&win->ru0.ru_utime) +
-                   tv_seconds(&win->ru1.ru_stime) - tv_seconds(&win->ru0.ru_stime);
+    bench_latency_from_hist(&r->lat, lat);
+    double cpu_s = bench_cpu_seconds(&win->ru0, &win->ru1);
     r->cpu_us_per_op = r->ops ? cpu_s * 1e6 / (double)r->ops : 0.0;
     r->cpus = r->secs > 0 ? cpu_s / r->secs : 0.0;
     if (win->have_stats) {
@@ -1031,7 +937,7 @@ static void seglog_appenders(bench *b, result *r)
         fill_latency2(r, extra.lat);
     r->ok = true;
 out:
-    atomic_store(&b->phase, PHASE_STOP);
+    atomic_store(&b->phase, BENCH_PHASE_STOP);
     join_all(ws, a->threads);
     join_all(&extra, 1);
     workers_free(ws, a->threads);
@@ -1064,19 +970,19 @@ static void seglog_async(bench *b, result *r)
     run_window(b, &win);
     join_all(ws, a->threads);
     /* Wait for every outstanding completion: the slots must outlive the callbacks. */
-    uint64_t deadline = now_ns() + BENCH_DRAIN_WAIT_NS;
+    uint64_t deadline = bench_now_ns() + BENCH_DRAIN_WAIT_NS;
     for (;;) {
         pthread_mutex_lock(&b->amu);
         uint32_t n_free = b->n_free;
         pthread_mutex_unlock(&b->amu);
         if (n_free == a->inflight)
             break;
-        if (now_ns() >= deadline) {
+        if (bench_now_ns() >= deadline) {
             fail(b, "async: %" PRIu32 " appends still outstanding %.0f s after the stop",
                  a->inflight - n_free, (double)BENCH_DRAIN_WAIT_NS / 1e9);
             break;
         }
-        sleep_ns(1000000ull);
+        bench_sleep_ns(1000000ull);
     }
     pthread_mutex_lock(&b->amu);
     int st = b->a_status;
@@ -1088,7 +994,7 @@ static void seglog_async(bench *b, result *r)
     fill_window(r, &win, b->a_lat, a->record_bytes);
     r->ok = true;
 out:
-    atomic_store(&b->phase, PHASE_STOP);
+    atomic_store(&b->phase, BENCH_PHASE_STOP);
     join_all(ws, a->threads);
     workers_free(ws, a->threads);
 }
@@ -1106,14 +1012,13 @@ static void seglog_catchup(bench *b, result *r)
         fail(b, "out of memory");
         goto out;
     }
-    for (size_t j = 0; j < batch_bytes; j++)
-        data[j] = (uint8_t)(1u + j % 251u);
-    uint64_t t0 = now_ns();
+    bench_payload_fill(data, batch_bytes, 0);
+    uint64_t t0 = bench_now_ns();
     for (uint64_t done = 0; done < a->records;) {
         uint64_t n = a->records - done < BENCH_FILL_BATCH ? a->records - done : BENCH_FILL_BATCH;
         for (uint64_t i = 0; i < n; i++) {
             uint8_t *p = data + i * a->record_bytes;
-            tag_payload(p, a->record_bytes, done + i);
+            bench_payload_tag(p, a->record_bytes, done + i);
             recs[i] = (seglog_buf){ .data = p, .len = a->record_bytes };
         }
         seglog_lsn first = 0;
@@ -1125,7 +1030,7 @@ static void seglog_catchup(bench *b, result *r)
         }
         done += n;
     }
-    uint64_t t1 = now_ns();
+    uint64_t t1 = bench_now_ns();
     r->fill_s = (double)(t1 - t0) / 1e9;
 
     seglog_stats st0, st1;
@@ -1133,7 +1038,7 @@ static void seglog_catchup(bench *b, result *r)
     bool have_stats = seglog_stats_get(b->s, &st0, &err) == SEGLOG_OK;
     struct rusage ru0, ru1;
     getrusage(RUSAGE_SELF, &ru0);
-    uint64_t t2 = now_ns();
+    uint64_t t2 = bench_now_ns();
     int rc = seglog_reader_open(&rd, b->s, 1, SEGLOG_LSN_OLDEST, a->records, &err);
     if (rc != SEGLOG_OK) {
         fail(b, "catch-up: seglog_reader_open: %s: %s", seglog_strerror(rc), err.message);
@@ -1157,7 +1062,7 @@ static void seglog_catchup(bench *b, result *r)
         }
         got++;
     }
-    uint64_t t3 = now_ns();
+    uint64_t t3 = bench_now_ns();
     getrusage(RUSAGE_SELF, &ru1);
     if (got != a->records) {
         fail(b, "catch-up: read %" PRIu64 " records, wrote %" PRIu64, got, a->records);
@@ -1169,8 +1074,7 @@ static void seglog_catchup(bench *b, result *r)
     r->ops = got;
     r->ops_s = r->secs > 0 ? (double)got / r->secs : 0.0;
     r->mb_s = r->ops_s * (double)a->record_bytes / 1e6;
-    double cpu_s = tv_seconds(&ru1.ru_utime) - tv_seconds(&ru0.ru_utime) +
-                   tv_seconds(&ru1.ru_stime) - tv_seconds(&ru0.ru_stime);
+    double cpu_s = bench_cpu_seconds(&ru0, &ru1);
     r->cpu_us_per_op = cpu_s * 1e6 / (double)got;
     r->cpus = r->secs > 0 ? cpu_s / r->secs : 0.0;
     if (have_stats) {
@@ -1191,7 +1095,7 @@ static void run_seglog(bench *b, const char *path, result *r)
     memset(r, 0, sizeof *r);
     r->seglog = true;
     r->threads = b->a->threads;
-    atomic_store(&b->phase, PHASE_WARMUP);
+    atomic_store(&b->phase, BENCH_PHASE_WARMUP);
     if (fresh_dir(path) != 0) {
         fail(b, "cannot create %s", path);
         return;
@@ -1259,7 +1163,7 @@ static void rocksdb_putters(bench *b, result *r)
     fill_window(r, &win, all, a->record_bytes);
     r->ok = true;
 out:
-    atomic_store(&b->phase, PHASE_STOP);
+    atomic_store(&b->phase, BENCH_PHASE_STOP);
     join_all(ws, n);
     workers_free(ws, n);
     free(all);
@@ -1277,14 +1181,13 @@ static void rocksdb_catchup(bench *b, result *r)
         fail(b, "out of memory");
         goto out;
     }
-    for (uint32_t j = 0; j < a->record_bytes; j++)
-        payload[j] = (uint8_t)(1u + j % 251u);
+    bench_payload_fill(payload, a->record_bytes, 0);
     uint8_t key[BENCH_KEY_BYTES];
     put_be64(key, 1);
-    uint64_t t0 = now_ns();
+    uint64_t t0 = bench_now_ns();
     for (uint64_t i = 0; i < a->records; i++) {
         put_be64(key + 8, i + 1u);
-        tag_payload(payload, a->record_bytes, i);
+        bench_payload_tag(payload, a->record_bytes, i);
         rocksdb_writebatch_put(wb, (const char *)key, sizeof key, (const char *)payload,
                                a->record_bytes);
         if ((i + 1u) % BENCH_FILL_BATCH == 0 || i + 1u == a->records) {
@@ -1298,11 +1201,11 @@ static void rocksdb_catchup(bench *b, result *r)
             rocksdb_writebatch_clear(wb);
         }
     }
-    uint64_t t1 = now_ns();
+    uint64_t t1 = bench_now_ns();
     r->fill_s = (double)(t1 - t0) / 1e9;
     struct rusage ru0, ru1;
     getrusage(RUSAGE_SELF, &ru0);
-    uint64_t t2 = now_ns();
+    uint64_t t2 = bench_now_ns();
     it = rocksdb_create_iterator(b->db, ro);
     uint64_t got = 0;
     for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
@@ -1321,7 +1224,7 @@ static void rocksdb_catchup(bench *b, result *r)
         rocksdb_free(e);
         goto out;
     }
-    uint64_t t3 = now_ns();
+    uint64_t t3 = bench_now_ns();
     getrusage(RUSAGE_SELF, &ru1);
     if (got != a->records) {
         fail(b, "rocksdb catch-up: read %" PRIu64 " records, wrote %" PRIu64, got, a->records);
@@ -1331,8 +1234,7 @@ static void rocksdb_catchup(bench *b, result *r)
     r->ops = got;
     r->ops_s = r->secs > 0 ? (double)got / r->secs : 0.0;
     r->mb_s = r->ops_s * (double)a->record_bytes / 1e6;
-    double cpu_s = tv_seconds(&ru1.ru_utime) - tv_seconds(&ru0.ru_utime) +
-                   tv_seconds(&ru1.ru_stime) - tv_seconds(&ru0.ru_stime);
+    double cpu_s = bench_cpu_seconds(&ru0, &ru1);
     r->cpu_us_per_op = cpu_s * 1e6 / (double)got;
     r->cpus = r->secs > 0 ? cpu_s / r->secs : 0.0;
     r->ok = true;
@@ -1348,7 +1250,7 @@ static void run_rocksdb(bench *b, const char *path, result *r)
 {
     memset(r, 0, sizeof *r);
     r->threads = b->a->mode == MODE_READ ? 1u : b->a->baseline_threads;
-    atomic_store(&b->phase, PHASE_WARMUP);
+    atomic_store(&b->phase, BENCH_PHASE_WARMUP);
     if (fresh_dir(path) != 0) {
         fail(b, "cannot create %s", path);
         return;
@@ -1386,8 +1288,8 @@ static void json_result(const char *name, const result *r)
     printf("\"%s\":{\"threads\":%u,\"seconds\":%.3f,\"ops\":%" PRIu64 ",\"ops_per_s\":%.1f,"
            "\"mb_per_s\":%.2f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"mean_us\":%.1f,"
            "\"max_us\":%.1f,\"cpu_us_per_op\":%.2f,\"cpus_busy\":%.2f",
-           name, r->threads, r->secs, r->ops, r->ops_s, r->mb_s, r->p50_us, r->p99_us,
-           r->p999_us, r->mean_us, r->max_us, r->cpu_us_per_op, r->cpus);
+           name, r->threads, r->secs, r->ops, r->ops_s, r->mb_s, r->lat.p50_us, r->lat.p99_us,
+           r->lat.p999_us, r->lat.mean_us, r->lat.max_us, r->cpu_us_per_op, r->cpus);
     if (r->fill_s > 0)
         printf(",\"fill_seconds\":%.3f", r->fill_s);
     if (r->seglog) {
@@ -1408,7 +1310,7 @@ static void text_row(const char *name, const args *a, const result *r)
                r->cpu_us_per_op);
     else
         printf("  %-28s %12.0f %9.1f %9.1f %9.1f %9.1f %8.2f\n", name, r->ops_s, r->mb_s,
-               r->p50_us, r->p99_us, r->p999_us, r->cpu_us_per_op);
+               r->lat.p50_us, r->lat.p99_us, r->lat.p999_us, r->cpu_us_per_op);
 }
 
 static void report(const args *a, const result *s, const result *rb, bool have_base)
@@ -1440,11 +1342,11 @@ static void report(const args *a, const result *s, const result *rb, bool have_b
         if (seal)
             printf(",\"seal_extend\":{\"count\":%" PRIu64 ",\"p50_us\":%.1f,\"p99_us\":%.1f,"
                    "\"p999_us\":%.1f,\"max_us\":%.1f}",
-                   s->n2, s->q50_us, s->q99_us, s->q999_us, s->qmax_us);
+                   s->n2, s->lat2.p50_us, s->lat2.p99_us, s->lat2.p999_us, s->lat2.max_us);
         if (tail)
             printf(",\"write_to_read\":{\"count\":%" PRIu64 ",\"p50_us\":%.1f,\"p99_us\":%.1f,"
                    "\"p999_us\":%.1f,\"max_us\":%.1f}",
-                   s->n2, s->q50_us, s->q99_us, s->q999_us, s->qmax_us);
+                   s->n2, s->lat2.p50_us, s->lat2.p99_us, s->lat2.p999_us, s->lat2.max_us);
         printf(",\"targets\":{");
         const char *sep = "";
         if (append_target) {
@@ -1452,11 +1354,13 @@ static void report(const args *a, const result *s, const result *rb, bool have_b
             sep = ",";
         }
         if (seal) {
-            printf("%s\"seal_p99_le_5ms\":\"%s\"", sep, verdict(s->q99_us <= TARGET_SEAL_P99_US));
+            printf("%s\"seal_p99_le_5ms\":\"%s\"", sep,
+                   verdict(s->lat2.p99_us <= TARGET_SEAL_P99_US));
             sep = ",";
         }
         if (tail) {
-            printf("%s\"tail_p50_le_200us\":\"%s\"", sep, verdict(s->q50_us <= TARGET_TAIL_P50_US));
+            printf("%s\"tail_p50_le_200us\":\"%s\"", sep,
+                   verdict(s->lat2.p50_us <= TARGET_TAIL_P50_US));
             sep = ",";
         }
         printf("%s\"rss_lt_512mib\":\"%s\"}}\n", sep, verdict(rss_ok));
@@ -1496,13 +1400,14 @@ static void report(const args *a, const result *s, const result *rb, bool have_b
         printf(", rocksdb %.2f s\n", rb->fill_s);
     if (seal)
         printf("  seal+extend us  p50 %.1f  p99 %.1f  p99.9 %.1f  max %.1f  (%" PRIu64 " calls)\n",
-               s->q50_us, s->q99_us, s->q999_us, s->qmax_us, s->n2);
+               s->lat2.p50_us, s->lat2.p99_us, s->lat2.p999_us, s->lat2.max_us, s->n2);
     if (tail) {
         printf("  write-to-read us  p50 %.1f  p99 %.1f  p99.9 %.1f  max %.1f  (%" PRIu64
                " records)\n",
-               s->q50_us, s->q99_us, s->q999_us, s->qmax_us, s->n2);
-        if (have_base && rb->p50_us > 0)
-            printf("  write-to-read p50 / rocksdb put sync p50 = %.2f\n", s->q50_us / rb->p50_us);
+               s->lat2.p50_us, s->lat2.p99_us, s->lat2.p999_us, s->lat2.max_us, s->n2);
+        if (have_base && rb->lat.p50_us > 0)
+            printf("  write-to-read p50 / rocksdb put sync p50 = %.2f\n",
+                   s->lat2.p50_us / rb->lat.p50_us);
     }
     if (a->mode != MODE_READ)
         printf("  wal: %.1f records/group, %.0f fsyncs/s; ", s->recs_per_group, s->fsyncs_s);
@@ -1518,10 +1423,10 @@ static void report(const args *a, const result *s, const result *rb, bool have_b
                verdict(ratio >= TARGET_APPEND_RATIO));
     if (seal)
         printf("  target: seal+extend p99 <= %.0f us: %.1f us %s\n", TARGET_SEAL_P99_US,
-               s->q99_us, verdict(s->q99_us <= TARGET_SEAL_P99_US));
+               s->lat2.p99_us, verdict(s->lat2.p99_us <= TARGET_SEAL_P99_US));
     if (tail)
         printf("  target: write-to-read p50 <= %.0f us: %.1f us %s\n", TARGET_TAIL_P50_US,
-               s->q50_us, verdict(s->q50_us <= TARGET_TAIL_P50_US));
+               s->lat2.p50_us, verdict(s->lat2.p50_us <= TARGET_TAIL_P50_US));
     printf("  target: peak RSS < 512 MiB: %.1f MiB %s\n", (double)s->rss_kib / 1024.0,
            verdict(rss_ok));
     fflush(stdout);
@@ -1548,7 +1453,7 @@ int main(int argc, char **argv)
     bench b;
     memset(&b, 0, sizeof b);
     b.a = &a;
-    atomic_init(&b.phase, PHASE_WARMUP);
+    atomic_init(&b.phase, BENCH_PHASE_WARMUP);
     pthread_mutex_init(&b.amu, NULL);
     pthread_cond_init(&b.acv, NULL);
     pthread_mutex_init(&b.fail_mu, NULL);
