@@ -22,6 +22,7 @@
 
 typedef struct fixture {
     char dir[TEST_PATH_MAX];
+    seglog *store; /* a test's open store, if it keeps it here: teardown closes it (see below) */
 } fixture;
 
 static int setup(void **state)
@@ -33,9 +34,13 @@ static int setup(void **state)
     return 0;
 }
 
+/* A failed assertion leaves its test at once: a store it left open is closed here, so that its
+ * threads are not still running when the process exits (a CF pool thread inside RocksDB then
+ * can crash, and ASan's leak check hang). */
 static int teardown(void **state)
 {
     fixture *f = *state;
+    seglog_close(f->store);
     test_rmtree(f->dir);
     free(f);
     return 0;
@@ -298,13 +303,64 @@ static void wl_trim(seglog *s)
     must(seglog_log_trim(s, 2, 1, NULL, &err), &err);
 }
 
+/* How long a test waits for the store's background threads (apply, CF pool) to catch up: far
+ * more than they need, even in a sanitizer build on a busy machine (creating one CF can take
+ * seconds there). */
+#define SETTLE_TIMEOUT_MS 30000u
+#define SETTLE_POLL_MS 5u
+
+typedef bool (*stats_pred)(const seglog_stats *st, uint64_t arg);
+
+/* Polls seglog_stats until pred holds, and leaves in *st the stats that satisfied it; fails the
+ * test after SETTLE_TIMEOUT_MS, or at once if the store is poisoned. Needed because chain changes
+ * are acknowledged once durable in the WAL, before the apply thread writes them to RocksDB and
+ * recycles the column families a trim emptied, and the pool thread creates and drops CFs on its
+ * own: CF counters read right after a call show a moment, not an outcome. */
+static void stats_wait(seglog *s, stats_pred pred, uint64_t arg, const char *what,
+                       seglog_stats *st)
+{
+    seglog_error err = {0};
+    uint64_t deadline_ns = test_now_ns() + (uint64_t)SETTLE_TIMEOUT_MS * 1000000u;
+    for (;;) {
+        assert_int_equal(seglog_stats_get(s, st, &err), SEGLOG_OK);
+        if (pred(st, arg))
+            return;
+        if (st->poisoned || test_now_ns() > deadline_ns)
+            fail_msg("%s: not so after %u ms%s (column families %llu, segments %llu, pool %llu, "
+                     "created %llu, recycled %llu, dropped %llu)",
+                     what, SETTLE_TIMEOUT_MS, st->poisoned ? " (store poisoned)" : "",
+                     (unsigned long long)st->column_families, (unsigned long long)st->segments,
+                     (unsigned long long)st->cf_pool, (unsigned long long)st->cf_created,
+                     (unsigned long long)st->cf_recycled, (unsigned long long)st->cf_dropped);
+        usleep(SETTLE_POLL_MS * 1000u);
+    }
+}
+
+/* The CFs of the first n segments trimmed whole are back in the pool, or dropped. */
+static bool trims_recycled(const seglog_stats *st, uint64_t n)
+{
+    return st->cf_recycled + st->cf_dropped >= n;
+}
+
+/* The CF bookkeeping is at rest: every CF is a live segment's or in the pool (no trimmed
+ * segment's CF waits for its recycling, none for its drop, no new one is half counted), and the
+ * pool is refilled to its target (the pool thread has nothing left to do). */
+static bool cfs_settled(const seglog_stats *st, uint64_t pool_target)
+{
+    return st->column_families == st->segments + st->cf_pool + 2 && st->cf_pool >= pool_target;
+}
+
 /* Seal and trim both logs round after round: each trim empties its segment's CF and puts it back
- * into the pool, and the next seal+extend (of either log: their LSNs overlap) takes it again. */
+ * into the pool, and the next seal+extend (of either log: their LSNs overlap) takes it again.
+ * Unless `settle`, the next seal+extend comes right after the trim is acknowledged, which may be
+ * before it is applied: it then takes a CF the pool created meanwhile. With `settle`, it waits
+ * (stats_wait: the test process only) until the trim's CF is back in the pool. */
 #define RECYCLE_ROUNDS 8
-static void wl_recycle(seglog *s)
+static void recycle_rounds(seglog *s, bool settle)
 {
     wl_create(s);
     seglog_error err = {0};
+    uint64_t trimmed_whole = 0;
     for (int r = 0; r < RECYCLE_ROUNDS; r++) {
         for (seglog_log_id id = 1; id <= 2; id++) {
             char tag[16];
@@ -315,10 +371,20 @@ static void wl_recycle(seglog *s)
             /* everything before the new segment, except in the last round: a partial trim */
             seglog_lsn to = r + 1 < RECYCLE_ROUNDS ? t.lsn - 1 : t.lsn - 2;
             must(seglog_log_trim(s, id, to, NULL, &err), &err);
+            if (settle && r + 1 < RECYCLE_ROUNDS) {
+                seglog_stats st;
+                stats_wait(s, trims_recycled, ++trimmed_whole, "the trimmed segment's CF recycled",
+                           &st);
+            }
         }
     }
     append_n(s, 1, 2, "tail1");
     append_n(s, 2, 2, "tail2");
+}
+
+static void wl_recycle(seglog *s)
+{
+    recycle_rounds(s, false);
 }
 
 static const struct {
@@ -725,7 +791,12 @@ static void test_store_describe_lists_parked_async_appends(void **state)
 
 /* Trimmed segments' column families serve new segments: no creation per seal+extend, and a
  * record read after the round-trip belongs to its own log (a recycled CF held the other log's
- * overlapping LSNs before). */
+ * overlapping LSNs before).
+ * A trim is acknowledged once durable, before the apply thread writes it and recycles its CF:
+ * each round waits for that (recycle_rounds with settle) before its seal+extend takes a CF, and
+ * the counters are read once the pool is at rest (cfs_settled). Without the waits they depend on
+ * how far the apply thread lags: under ASan, by most of the workload, and the pool then creates a
+ * CF for nearly every seal+extend and drops the surplus later, at the latest at the next open. */
 static void test_store_trim_recycles_column_families(void **state)
 {
     fixture *f = *state;
@@ -735,14 +806,20 @@ static void test_store_trim_recycles_column_families(void **state)
     seglog *s = NULL;
     seglog_error err = {0};
     assert_int_equal(seglog_open(&s, f->dir, &o, &err), SEGLOG_OK);
-    wl_recycle(s);
+    f->store = s;
+    recycle_rounds(s, true);
     seglog_stats st;
-    assert_int_equal(seglog_stats_get(s, &st, &err), SEGLOG_OK);
-    /* 2 * RECYCLE_ROUNDS seal+extends, each after a trim that recycled one CF */
-    assert_true(st.cf_recycled >= RECYCLE_ROUNDS);
-    assert_true(st.cf_created + st.cf_recycled >= 2 * RECYCLE_ROUNDS);
+    stats_wait(s, cfs_settled, o.cf_pool_target, "CFs at rest after the workload", &st);
+    /* Every CF taken (2 creates, 2 * RECYCLE_ROUNDS seal+extends) came from the pool, which got
+     * each by creating or recycling it; each trim but the last round's partial ones emptied one
+     * segment's CF, and the next seal+extend took it back (the pool never overflowed: nothing
+     * dropped). */
+    assert_int_equal(st.cf_created + st.cf_recycled, 2 + 2 * RECYCLE_ROUNDS + st.cf_pool);
+    assert_int_equal(st.cf_recycled, 2 * (RECYCLE_ROUNDS - 1));
+    assert_int_equal(st.cf_dropped, 0);
     assert_true(st.cf_created < 2 * RECYCLE_ROUNDS);
     assert_int_equal(st.segments, 4); /* per log: the last sealed one (partly trimmed), the tail */
+    assert_true(st.cf_pool <= 2 * o.cf_pool_target);
     assert_true(st.column_families <= st.segments + 2 * o.cf_pool_target + 2);
     for (int pass = 0; pass < 2; pass++) {
         for (seglog_log_id id = 1; id <= 2; id++) {
@@ -771,15 +848,19 @@ static void test_store_trim_recycles_column_families(void **state)
                 seglog_entry_fini(&e);
             }
         }
-        /* and the same after a reopen (recycled CFs adopted by the pool, none orphaned) */
+        /* and the same after a reopen (recycled CFs adopted by the pool, none orphaned),
+         * checked once the pool thread is done: a drop it was queued is then counted */
         seglog_close(s);
-        s = NULL;
+        f->store = s = NULL;
         assert_int_equal(seglog_open(&s, f->dir, &o, &err), SEGLOG_OK);
-        assert_int_equal(seglog_stats_get(s, &st, &err), SEGLOG_OK);
+        f->store = s;
+        stats_wait(s, cfs_settled, o.cf_pool_target, "CFs at rest after the reopen", &st);
+        assert_int_equal(st.segments, 4);
         assert_true(st.column_families <= st.segments + 2 * o.cf_pool_target + 2);
         assert_int_equal(st.cf_dropped, 0);
     }
     seglog_close(s);
+    f->store = NULL;
 }
 
 /* Asserts that LSN l of the log is a record holding exactly `want`. */
