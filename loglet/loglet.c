@@ -684,6 +684,7 @@ typedef struct chain_ctx {
     log_t *lg;
     store_op op;            /* a copy (no records; dropped points into drops) */
     store_seg *drops;
+    seglog_tail result;     /* the tail this change made, taken when it was applied */
     completion done;
 } chain_ctx;
 
@@ -753,6 +754,7 @@ static void chain_done(void *ctx, int status, uint64_t seq, const store_pending 
         lg->version = op->log.version;
         publish_chain(lg);
     }
+    c->result = tail_of(lg); /* not re-read by the caller: a later change may follow at once */
     changed(lg);
     pthread_mutex_unlock(&lg->tmu);
     lg->reconfig = false;
@@ -1926,11 +1928,8 @@ int seglog_log_seal(seglog *s, seglog_log_id log, seglog_tail *out, seglog_error
     c.op.seg.sealed_at = c.op.seg.next_lsn = lg->next_lsn;
     c.op.seg.bytes = lg->seq_bytes;
     rc = run_chain_op(s, lg, &c, true, NULL, err);
-    if (rc == SEGLOG_OK && out) {
-        pthread_mutex_lock(&lg->tmu);
-        *out = tail_of(lg);
-        pthread_mutex_unlock(&lg->tmu);
-    }
+    if (rc == SEGLOG_OK && out)
+        *out = c.result;
 out:
     leave(s);
     return rc;
@@ -2006,11 +2005,8 @@ static int extend_common(seglog *s, seglog_log_id log, bool seal_first, seglog_l
         leave(s);
         return rc;
     }
-    if (out) {
-        pthread_mutex_lock(&lg->tmu);
-        *out = tail_of(lg);
-        pthread_mutex_unlock(&lg->tmu);
-    }
+    if (out)
+        *out = c.result;
     leave(s);
     return SEGLOG_OK;
 }
