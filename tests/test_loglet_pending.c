@@ -66,6 +66,28 @@ static void expect_rec(const seglog_entry *e, uint32_t i, uint8_t *scratch)
     assert_memory_equal(e->payload, scratch, len);
 }
 
+/* Records from+1..to of log 1, read with timeout 0, hold their bytes. */
+static void expect_all(seglog *s, uint32_t from, uint32_t to, uint8_t *scratch)
+{
+    seglog_error err = {0};
+    for (uint32_t i = from; i < to; i++) {
+        seglog_entry e = {0};
+        assert_int_equal(seglog_log_read(s, 1, i + 1, 0, &e, &err), SEGLOG_OK);
+        expect_rec(&e, i, scratch);
+        seglog_entry_fini(&e);
+    }
+}
+
+/* After a reopen every acknowledged record is there, byte-identical. */
+static void expect_all_after_reopen(const char *dir, const seglog_options *o, uint8_t *scratch)
+{
+    seglog *s = NULL;
+    seglog_error err = {0};
+    assert_int_equal(seglog_open(&s, dir, o, &err), SEGLOG_OK);
+    expect_all(s, 0, PEND_RECORDS, scratch);
+    seglog_close(s);
+}
+
 static seglog_options big_options(void)
 {
     seglog_options o;
@@ -139,27 +161,14 @@ static void test_pending_reads_served_at_once(void **state)
 
     seglog_pause_apply(s, false); /* now they go to RocksDB while the reads go on */
     for (int pass = 0; pass < 3; pass++)
-        for (uint32_t i = 0; i < PEND_RECORDS; i++) {
-            seglog_entry e = {0};
-            assert_int_equal(seglog_log_read(s, 1, i + 1, 0, &e, &err), SEGLOG_OK);
-            expect_rec(&e, i, buf);
-            seglog_entry_fini(&e);
-        }
+        expect_all(s, 0, PEND_RECORDS, buf);
     atomic_store(&m.stop, 1);
     pthread_join(t, NULL);
     assert_true(m.n > 0);
     seglog_reader_close(r);
     seglog_close(s);
 
-    s = NULL;
-    assert_int_equal(seglog_open(&s, f->dir, &o, &err), SEGLOG_OK);
-    for (uint32_t i = 0; i < PEND_RECORDS; i++) {
-        seglog_entry e = {0};
-        assert_int_equal(seglog_log_read(s, 1, i + 1, 0, &e, &err), SEGLOG_OK);
-        expect_rec(&e, i, buf);
-        seglog_entry_fini(&e);
-    }
-    seglog_close(s);
+    expect_all_after_reopen(f->dir, &o, buf);
     free(buf);
 }
 
@@ -217,24 +226,11 @@ static void test_pending_reads_after_an_apply_failure(void **state)
         assert_non_null(strstr(err.message, "could not be applied"));
         assert_true(ms < PEND_QUICK_MS);
     }
-    for (uint32_t i = 0; i < applied; i++) {
-        seglog_entry e = {0};
-        assert_int_equal(seglog_log_read(s, 1, i + 1, 0, &e, &err), SEGLOG_OK);
-        expect_rec(&e, i, buf);
-        seglog_entry_fini(&e);
-    }
+    expect_all(s, 0, applied, buf);
     assert_int_equal(seglog_log_append(s, 1, "x", 1, NULL, NULL, &err), SEGLOG_EPOISONED);
     seglog_close(s);
 
-    s = NULL;
-    assert_int_equal(seglog_open(&s, f->dir, &o, &err), SEGLOG_OK);
-    for (uint32_t i = 0; i < PEND_RECORDS; i++) {
-        seglog_entry e = {0};
-        assert_int_equal(seglog_log_read(s, 1, i + 1, 0, &e, &err), SEGLOG_OK);
-        expect_rec(&e, i, buf);
-        seglog_entry_fini(&e);
-    }
-    seglog_close(s);
+    expect_all_after_reopen(f->dir, &o, buf);
     free(buf);
 }
 
