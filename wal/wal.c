@@ -266,10 +266,7 @@ struct wal {
 
 /* ---- errors ---------------------------------------------------------------------------------- */
 
-static int set_err(seglog_error *err, int code, int os_errno, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int set_err(seglog_error *err, int code, int os_errno, const char *fmt, ...)
+int wal_set_err(seglog_error *err, int code, int os_errno, const char *fmt, ...)
 {
     if (err) {
         err->code = code;
@@ -303,35 +300,37 @@ void wal_options_init(wal_options *o)
 static int options_check(const wal_options *o, seglog_error *err)
 {
     if (o->file_size_bytes < WAL_FILE_SIZE_MIN_BYTES || o->file_size_bytes % WAL_BLOCK_BYTES != 0)
-        return set_err(err, SEGLOG_EINVAL, 0,
-                       "wal: file_size_bytes %" PRIu64 " must be a multiple of %u and >= %u",
-                       o->file_size_bytes, WAL_BLOCK_BYTES, WAL_FILE_SIZE_MIN_BYTES);
+        return wal_set_err(err, SEGLOG_EINVAL, 0,
+                           "wal: file_size_bytes %" PRIu64 " must be a multiple of %u and >= %u",
+                           o->file_size_bytes, WAL_BLOCK_BYTES, WAL_FILE_SIZE_MIN_BYTES);
     if (o->group_max_bytes < WAL_BLOCK_BYTES ||
         (uint64_t)o->group_max_bytes + WAL_SLOT_SLACK_BYTES + WAL_FILE_HEADER_BYTES >
             o->file_size_bytes)
-        return set_err(err, SEGLOG_EINVAL, 0,
-                       "wal: group_max_bytes %u must be >= %u and fit a file of %" PRIu64 " bytes",
-                       o->group_max_bytes, WAL_BLOCK_BYTES, o->file_size_bytes);
+        return wal_set_err(err, SEGLOG_EINVAL, 0,
+                           "wal: group_max_bytes %u must be >= %u and fit a file of %" PRIu64
+                           " bytes",
+                           o->group_max_bytes, WAL_BLOCK_BYTES, o->file_size_bytes);
     if (o->record_max_bytes == 0 ||
         wal_frame_size(o->record_max_bytes) > (uint64_t)o->group_max_bytes)
-        return set_err(err, SEGLOG_EINVAL, 0,
-                       "wal: record_max_bytes %u plus a %u-byte header must fit group_max_bytes %u",
-                       o->record_max_bytes, WAL_FRAME_HEADER_BYTES, o->group_max_bytes);
+        return wal_set_err(err, SEGLOG_EINVAL, 0,
+                           "wal: record_max_bytes %u plus a %u-byte header must fit "
+                           "group_max_bytes %u",
+                           o->record_max_bytes, WAL_FRAME_HEADER_BYTES, o->group_max_bytes);
     if (o->group_max_records == 0 || o->group_max_records > (1u << 20))
-        return set_err(err, SEGLOG_EINVAL, 0, "wal: group_max_records %u must be 1..%u",
-                       o->group_max_records, 1u << 20);
+        return wal_set_err(err, SEGLOG_EINVAL, 0, "wal: group_max_records %u must be 1..%u",
+                           o->group_max_records, 1u << 20);
     if (o->inflight_groups == 0 || o->inflight_groups > WAL_INFLIGHT_GROUPS_MAX)
-        return set_err(err, SEGLOG_EINVAL, 0, "wal: inflight_groups %u must be 1..%u",
-                       o->inflight_groups, WAL_INFLIGHT_GROUPS_MAX);
+        return wal_set_err(err, SEGLOG_EINVAL, 0, "wal: inflight_groups %u must be 1..%u",
+                           o->inflight_groups, WAL_INFLIGHT_GROUPS_MAX);
     if (o->spare_files == 0 || o->spare_files > WAL_SPARE_FILES_MAX)
-        return set_err(err, SEGLOG_EINVAL, 0, "wal: spare_files %u must be 1..%u", o->spare_files,
-                       WAL_SPARE_FILES_MAX);
+        return wal_set_err(err, SEGLOG_EINVAL, 0, "wal: spare_files %u must be 1..%u",
+                           o->spare_files, WAL_SPARE_FILES_MAX);
     if (o->sync_mode != WAL_SYNC_LINKED_FDATASYNC && o->sync_mode != WAL_SYNC_RWF_DSYNC)
-        return set_err(err, SEGLOG_EINVAL, 0, "wal: unknown sync_mode %d", (int)o->sync_mode);
+        return wal_set_err(err, SEGLOG_EINVAL, 0, "wal: unknown sync_mode %d", (int)o->sync_mode);
     if (o->n_faults > 0 && !wal_faults_compiled())
-        return set_err(err, SEGLOG_ENOTSUP, 0,
-                       "wal: fault injection requested but not compiled in "
-                       "(configure with -DSEGLOG_FAULT_INJECTION=ON)");
+        return wal_set_err(err, SEGLOG_ENOTSUP, 0,
+                           "wal: fault injection requested but not compiled in "
+                           "(configure with -DSEGLOG_FAULT_INJECTION=ON)");
     return SEGLOG_OK;
 }
 
@@ -424,8 +423,8 @@ static int fsync_dir(wal *w, seglog_error *err, const char *why)
     return SEGLOG_OK; /* MUTANT: directory entries of new and renamed files are never fsynced */
 #endif
     if (fsync(w->dir_fd) != 0)
-        return set_err(err, SEGLOG_EIO, errno, "wal: fsync of directory %s after %s failed: %s",
-                       w->dir, why, strerror(errno));
+        return wal_set_err(err, SEGLOG_EIO, errno, "wal: fsync of directory %s after %s failed: %s",
+                           w->dir, why, strerror(errno));
     return SEGLOG_OK;
 }
 
@@ -475,8 +474,8 @@ static int prepare_file(wal *w, uint64_t file_no, uint64_t recycle_from, seglog_
     if (recycle_from != 0) {
         wal_file_name(old, recycle_from);
         if (renameat(w->dir_fd, old, w->dir_fd, tmp) != 0)
-            return set_err(err, SEGLOG_EIO, errno, "wal: rename %s/%s to %s failed: %s", w->dir,
-                           old, tmp, strerror(errno));
+            return wal_set_err(err, SEGLOG_EIO, errno, "wal: rename %s/%s to %s failed: %s", w->dir,
+                               old, tmp, strerror(errno));
         KILL_POINT(WAL_KILL_IN_PREPARE); /* an old file now named .tmp */
         /* durable before the header changes (RECYCLING at the top of this file) */
         int drc = fsync_dir(w, err, "renaming a WAL file to recycle it");
@@ -493,12 +492,12 @@ static int prepare_file(wal *w, uint64_t file_no, uint64_t recycle_from, seglog_
         fd = openat(w->dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     }
     if (fd < 0)
-        return set_err(err, SEGLOG_EIO, errno, "wal: open %s/%s failed: %s", w->dir, tmp,
-                       strerror(errno));
+        return wal_set_err(err, SEGLOG_EIO, errno, "wal: open %s/%s failed: %s", w->dir, tmp,
+                           strerror(errno));
     uint8_t *hdr = aligned_alloc(WAL_BLOCK_BYTES, WAL_FILE_HEADER_BYTES);
     if (!hdr) {
         close(fd);
-        return set_err(err, SEGLOG_ENOMEM, ENOMEM, "wal: out of memory preparing %s", name);
+        return wal_set_err(err, SEGLOG_ENOMEM, ENOMEM, "wal: out of memory preparing %s", name);
     }
     wal_file_header h = {.format_version = WAL_FORMAT_VERSION,
                          .file_no = file_no,
@@ -519,12 +518,12 @@ static int prepare_file(wal *w, uint64_t file_no, uint64_t recycle_from, seglog_
         rc = -errno;
     close(fd);
     if (rc != 0)
-        return set_err(err, SEGLOG_EIO, -rc, "wal: preparing %s/%s failed: %s", w->dir, tmp,
-                       strerror(-rc));
+        return wal_set_err(err, SEGLOG_EIO, -rc, "wal: preparing %s/%s failed: %s", w->dir, tmp,
+                           strerror(-rc));
     KILL_POINT(WAL_KILL_IN_PREPARE); /* the new header synced, still named .tmp */
     if (renameat(w->dir_fd, tmp, w->dir_fd, name) != 0)
-        return set_err(err, SEGLOG_EIO, errno, "wal: rename %s/%s failed: %s", w->dir, tmp,
-                       strerror(errno));
+        return wal_set_err(err, SEGLOG_EIO, errno, "wal: rename %s/%s failed: %s", w->dir, tmp,
+                           strerror(errno));
     KILL_POINT(WAL_KILL_IN_PREPARE); /* renamed, the directory not yet synced */
     return fsync_dir(w, err, "preparing a WAL file");
 }
@@ -550,8 +549,8 @@ static int remove_file(wal *w, uint64_t file_no, seglog_error *err)
     char name[WAL_FILE_NAME_MAX];
     wal_file_name(name, file_no);
     if (unlinkat(w->dir_fd, name, 0) != 0)
-        return set_err(err, SEGLOG_EIO, errno, "wal: unlink %s/%s failed: %s", w->dir, name,
-                       strerror(errno));
+        return wal_set_err(err, SEGLOG_EIO, errno, "wal: unlink %s/%s failed: %s", w->dir, name,
+                           strerror(errno));
     return fsync_dir(w, err, "removing a WAL file");
 }
 
@@ -1144,7 +1143,7 @@ static int scan_list(int dir_fd, const char *dir, bool remove_tmp, scan *sc, seg
     if (!d) {
         if (dfd >= 0)
             close(dfd);
-        return set_err(err, SEGLOG_EIO, errno, "wal: cannot list %s: %s", dir, strerror(errno));
+        return wal_set_err(err, SEGLOG_EIO, errno, "wal: cannot list %s: %s", dir, strerror(errno));
     }
     rewinddir(d);
     uint64_t *nos = malloc(WAL_FILES_LIST_MAX * sizeof *nos);
@@ -1164,15 +1163,15 @@ static int scan_list(int dir_fd, const char *dir, bool remove_tmp, scan *sc, seg
         if (!wal_file_name_parse(de->d_name, &no))
             continue;
         if (n == WAL_FILES_LIST_MAX) {
-            rc = set_err(err, SEGLOG_EINVAL, 0, "wal: more than %u WAL files in %s",
-                         WAL_FILES_LIST_MAX, dir);
+            rc = wal_set_err(err, SEGLOG_EINVAL, 0, "wal: more than %u WAL files in %s",
+                             WAL_FILES_LIST_MAX, dir);
             break;
         }
         nos[n++] = no;
     }
     closedir(d);
     if (!nos)
-        return set_err(err, SEGLOG_ENOMEM, ENOMEM, "wal: out of memory listing %s", dir);
+        return wal_set_err(err, SEGLOG_ENOMEM, ENOMEM, "wal: out of memory listing %s", dir);
     if (rc != SEGLOG_OK) {
         free(nos);
         return rc;
@@ -1183,7 +1182,7 @@ static int scan_list(int dir_fd, const char *dir, bool remove_tmp, scan *sc, seg
     sc->files = calloc(n ? n : 1, sizeof *sc->files);
     if (!sc->files) {
         free(nos);
-        return set_err(err, SEGLOG_ENOMEM, ENOMEM, "wal: out of memory listing %s", dir);
+        return wal_set_err(err, SEGLOG_ENOMEM, ENOMEM, "wal: out of memory listing %s", dir);
     }
     for (uint32_t i = 0; i < n; i++) {
         scan_file *f = &sc->files[sc->n++];
@@ -1194,25 +1193,25 @@ static int scan_list(int dir_fd, const char *dir, bool remove_tmp, scan *sc, seg
         f->fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC);
         struct stat st;
         if (f->fd < 0 || fstat(f->fd, &st) != 0) {
-            rc = set_err(err, SEGLOG_EIO, errno, "wal: cannot open %s/%s: %s", dir, name,
-                         strerror(errno));
+            rc = wal_set_err(err, SEGLOG_EIO, errno, "wal: cannot open %s/%s: %s", dir, name,
+                             strerror(errno));
             break;
         }
         f->size = (uint64_t)st.st_size;
         if (f->size > 0) {
             void *m = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, f->fd, 0);
             if (m == MAP_FAILED) {
-                rc = set_err(err, SEGLOG_EIO, errno, "wal: cannot map %s/%s: %s", dir, name,
-                             strerror(errno));
+                rc = wal_set_err(err, SEGLOG_EIO, errno, "wal: cannot map %s/%s: %s", dir, name,
+                                 strerror(errno));
                 break;
             }
             f->map = m;
         }
         f->header_rc = wal_file_header_decode(f->map, f->size, &f->hdr);
         if (f->header_rc == SEGLOG_EVERSION) {
-            rc = set_err(err, SEGLOG_EVERSION, 0,
-                         "wal: %s/%s has format version %u; this build reads version %u", dir,
-                         name, f->hdr.format_version, WAL_FORMAT_VERSION);
+            rc = wal_set_err(err, SEGLOG_EVERSION, 0,
+                             "wal: %s/%s has format version %u; this build reads version %u", dir,
+                             name, f->hdr.format_version, WAL_FORMAT_VERSION);
             break;
         }
         if (f->header_rc == SEGLOG_OK && f->hdr.file_no != f->file_no)
@@ -1336,21 +1335,21 @@ static int scan_walk(scan *sc, const char *dir, uint64_t from_seq, wal_replay_fn
                 scan_ahead(f, rmax, WAL_FILE_HEADER_BYTES, &ms, &me, &fo)) {
                 char ename[WAL_FILE_NAME_MAX];
                 wal_file_name(ename, sc->end_idx < sc->n ? sc->files[sc->end_idx].file_no : 0);
-                return set_err(err, SEGLOG_ECORRUPT, 0,
-                               "wal: corruption: the log ends at %s/%s offset %" PRIu64
-                               " but %s offset %" PRIu64 " holds records written after it",
-                               dir, ename, sc->end_off, name, fo);
+                return wal_set_err(err, SEGLOG_ECORRUPT, 0,
+                                   "wal: corruption: the log ends at %s/%s offset %" PRIu64
+                                   " but %s offset %" PRIu64 " holds records written after it",
+                                   dir, ename, sc->end_off, name, fo);
             }
             continue;
         }
         if (f->header_rc != SEGLOG_OK) {
             uint64_t at = 0;
             if (bad_header_holds_needed(f, from_seq, &at))
-                return set_err(err, SEGLOG_ECORRUPT, 0,
-                               "wal: corruption: the header of %s/%s is damaged but the file "
-                               "holds records needed from %" PRIu64 " on (a frame at offset %"
-                               PRIu64 ")",
-                               dir, name, from_seq > 1 ? from_seq : 1, at);
+                return wal_set_err(err, SEGLOG_ECORRUPT, 0,
+                                   "wal: corruption: the header of %s/%s is damaged but the file "
+                                   "holds records needed from %" PRIu64 " on (a frame at offset %"
+                                   PRIu64 ")",
+                                   dir, name, from_seq > 1 ? from_seq : 1, at);
             continue; /* nothing in it is needed: ignored, and open removes it */
         }
         uint64_t pos = WAL_FILE_HEADER_BYTES;
@@ -1372,10 +1371,10 @@ static int scan_walk(scan *sc, const char *dir, uint64_t from_seq, wal_replay_fn
             if (expect != 0 && fr.seq != expect)
                 break;
             if (expect == 0 && from_seq > 0 && fr.seq > from_seq)
-                return set_err(err, SEGLOG_ECORRUPT, 0,
-                               "wal: records from %" PRIu64 " are needed but the WAL starts at %"
-                               PRIu64 " (%s/%s)",
-                               from_seq, fr.seq, dir, name);
+                return wal_set_err(err, SEGLOG_ECORRUPT, 0,
+                                   "wal: records from %" PRIu64
+                                   " are needed but the WAL starts at %" PRIu64 " (%s/%s)",
+                                   from_seq, fr.seq, dir, name);
             if (f->first_seq == 0)
                 f->first_seq = fr.seq;
             f->records++;
@@ -1409,11 +1408,11 @@ static int scan_walk(scan *sc, const char *dir, uint64_t from_seq, wal_replay_fn
         if (marker_at_end)
             damaged = false;
         if (after && max_synced >= eref)
-            return set_err(err, SEGLOG_ECORRUPT, 0,
-                           "wal: corruption at %s/%s offset %" PRIu64 " (record %" PRIu64
-                           " expected): records after it, up to offset %" PRIu64
-                           ", were written when it was already durable",
-                           dir, name, pos, eref, max_end);
+            return wal_set_err(err, SEGLOG_ECORRUPT, 0,
+                               "wal: corruption at %s/%s offset %" PRIu64 " (record %" PRIu64
+                               " expected): records after it, up to offset %" PRIu64
+                               ", were written when it was already durable",
+                               dir, name, pos, eref, max_end);
         if (after || damaged) {
             sc->end_idx = i;
             sc->end_off = pos;
@@ -1476,8 +1475,8 @@ int wal_scan_dir(const char *dir, uint64_t from_seq, wal_replay_fn replay, void 
     memset(rep, 0, sizeof *rep);
     int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir_fd < 0)
-        return set_err(err, SEGLOG_EIO, errno, "wal: cannot open directory %s: %s", dir,
-                       strerror(errno));
+        return wal_set_err(err, SEGLOG_EIO, errno, "wal: cannot open directory %s: %s", dir,
+                           strerror(errno));
     scan sc = {0};
     int rc = scan_list(dir_fd, dir, false, &sc, err);
     if (rc == SEGLOG_OK)
@@ -1522,8 +1521,8 @@ int wal_scan_dir_files(const char *dir, uint64_t from_seq, wal_scan_pos_fn repla
     *n_files = 0;
     int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir_fd < 0)
-        return set_err(err, SEGLOG_EIO, errno, "wal: cannot open directory %s: %s", dir,
-                       strerror(errno));
+        return wal_set_err(err, SEGLOG_EIO, errno, "wal: cannot open directory %s: %s", dir,
+                           strerror(errno));
     scan sc = {0};
     scan_pos sp = {.sc = &sc, .fn = replay, .ctx = replay_ctx};
     int rc = scan_list(dir_fd, dir, false, &sc, err);
@@ -1599,8 +1598,8 @@ static int adopt_scan(wal *w, scan *sc, seglog_error *err)
             /* behind the end with nothing needed, damaged with nothing needed, or a spare too
              * many */
             if (unlinkat(w->dir_fd, name, 0) != 0)
-                return set_err(err, SEGLOG_EIO, errno, "wal: cannot remove %s/%s: %s", w->dir,
-                               name, strerror(errno));
+                return wal_set_err(err, SEGLOG_EIO, errno, "wal: cannot remove %s/%s: %s", w->dir,
+                                   name, strerror(errno));
             w->files_removed++;
         }
     }
@@ -1628,8 +1627,8 @@ static int start_writing(wal *w, scan *sc, seglog_error *err)
     wal_file_name(name, cur->file_no);
     w->cur_fd = openat(w->dir_fd, name, O_WRONLY | O_CLOEXEC | (w->opt.direct_io ? O_DIRECT : 0));
     if (w->cur_fd < 0)
-        return set_err(err, SEGLOG_EIO, errno, "wal: cannot open %s/%s for writing: %s", w->dir,
-                       name, strerror(errno));
+        return wal_set_err(err, SEGLOG_EIO, errno, "wal: cannot open %s/%s for writing: %s", w->dir,
+                           name, strerror(errno));
     w->cur_file_no = cur->file_no;
     w->cur_off = off;
     w->cur_file_size = sc->end_idx < sc->n ? sc->files[sc->end_idx].size : w->opt.file_size_bytes;
@@ -1649,8 +1648,8 @@ static int start_writing(wal *w, scan *sc, seglog_error *err)
             int e = errno;
             if (fd >= 0)
                 close(fd);
-            return set_err(err, SEGLOG_EIO, e, "wal: fdatasync of %s/%s at open failed: %s",
-                           w->dir, fname, strerror(e));
+            return wal_set_err(err, SEGLOG_EIO, e, "wal: fdatasync of %s/%s at open failed: %s",
+                               w->dir, fname, strerror(e));
         }
         close(fd);
     }
@@ -1662,18 +1661,20 @@ static int alloc_slots(wal *w, seglog_error *err)
     w->nslots = w->opt.inflight_groups + 2;
     w->slots = calloc(w->nslots, sizeof *w->slots);
     if (!w->slots)
-        return set_err(err, SEGLOG_ENOMEM, ENOMEM, "wal: out of memory for %u slots", w->nslots);
+        return wal_set_err(err, SEGLOG_ENOMEM, ENOMEM, "wal: out of memory for %u slots",
+                           w->nslots);
     w->marker_buf = aligned_alloc(WAL_BLOCK_BYTES, WAL_BLOCK_BYTES);
     if (!w->marker_buf)
-        return set_err(err, SEGLOG_ENOMEM, ENOMEM, "wal: out of memory");
+        return wal_set_err(err, SEGLOG_ENOMEM, ENOMEM, "wal: out of memory");
     size_t cap = ((size_t)w->opt.group_max_bytes + WAL_SLOT_SLACK_BYTES + WAL_BLOCK_BYTES - 1) &
                  ~(size_t)(WAL_BLOCK_BYTES - 1);
     for (uint32_t i = 0; i < w->nslots; i++) {
         w->slots[i].buf = aligned_alloc(WAL_BLOCK_BYTES, cap);
         w->slots[i].done = calloc(w->opt.group_max_records, sizeof(wal_done_entry));
         if (!w->slots[i].buf || !w->slots[i].done)
-            return set_err(err, SEGLOG_ENOMEM, ENOMEM,
-                           "wal: out of memory for %u group buffers of %zu bytes", w->nslots, cap);
+            return wal_set_err(err, SEGLOG_ENOMEM, ENOMEM,
+                               "wal: out of memory for %u group buffers of %zu bytes", w->nslots,
+                               cap);
         w->slots[i].fd = -1;
     }
     return SEGLOG_OK;
@@ -1695,11 +1696,11 @@ int wal_open(wal **out, const char *dir, const wal_options *opts, uint64_t repla
     if (rc != SEGLOG_OK)
         return rc;
     if (strlen(dir) >= WAL_PATH_MAX)
-        return set_err(err, SEGLOG_EINVAL, 0, "wal: directory path longer than %u bytes",
-                       WAL_PATH_MAX);
+        return wal_set_err(err, SEGLOG_EINVAL, 0, "wal: directory path longer than %u bytes",
+                           WAL_PATH_MAX);
     wal *w = calloc(1, sizeof *w);
     if (!w)
-        return set_err(err, SEGLOG_ENOMEM, ENOMEM, "wal: out of memory");
+        return wal_set_err(err, SEGLOG_ENOMEM, ENOMEM, "wal: out of memory");
     snprintf(w->dir, sizeof w->dir, "%s", dir);
     w->opt = *opts;
     w->dir_fd = w->lock_fd = w->event_fd = w->cur_fd = -1;
@@ -1716,23 +1717,23 @@ int wal_open(wal **out, const char *dir, const wal_options *opts, uint64_t repla
 
     w->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (w->dir_fd < 0) {
-        rc = set_err(err, SEGLOG_EIO, errno, "wal: cannot open directory %s: %s", dir,
-                     strerror(errno));
+        rc = wal_set_err(err, SEGLOG_EIO, errno, "wal: cannot open directory %s: %s", dir,
+                         strerror(errno));
         goto fail;
     }
     w->lock_fd = openat(w->dir_fd, WAL_LOCK_FILE, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (w->lock_fd < 0) {
-        rc = set_err(err, SEGLOG_EIO, errno, "wal: cannot create %s/%s: %s", dir, WAL_LOCK_FILE,
-                     strerror(errno));
+        rc = wal_set_err(err, SEGLOG_EIO, errno, "wal: cannot create %s/%s: %s", dir, WAL_LOCK_FILE,
+                         strerror(errno));
         goto fail;
     }
     if (flock(w->lock_fd, LOCK_EX | LOCK_NB) != 0) {
         rc = errno == EWOULDBLOCK
-                 ? set_err(err, SEGLOG_EBUSY, errno,
-                           "wal: %s is in use by another process (lock on %s held)", dir,
-                           WAL_LOCK_FILE)
-                 : set_err(err, SEGLOG_EIO, errno, "wal: cannot lock %s/%s: %s", dir,
-                           WAL_LOCK_FILE, strerror(errno));
+                 ? wal_set_err(err, SEGLOG_EBUSY, errno,
+                               "wal: %s is in use by another process (lock on %s held)", dir,
+                               WAL_LOCK_FILE)
+                 : wal_set_err(err, SEGLOG_EIO, errno, "wal: cannot lock %s/%s: %s", dir,
+                               WAL_LOCK_FILE, strerror(errno));
         goto fail;
     }
     rc = scan_list(w->dir_fd, dir, true, &sc, err);
@@ -1752,15 +1753,15 @@ int wal_open(wal **out, const char *dir, const wal_options *opts, uint64_t repla
         if (fd >= 0)
             close(fd);
         if (zrc != 0) {
-            rc = set_err(err, SEGLOG_EIO, -zrc, "wal: cannot cut the torn tail of %s/%s: %s",
-                         dir, name, strerror(-zrc));
+            rc = wal_set_err(err, SEGLOG_EIO, -zrc, "wal: cannot cut the torn tail of %s/%s: %s",
+                             dir, name, strerror(-zrc));
             goto fail;
         }
     }
     w->files = calloc(WAL_FILES_MAX + 1, sizeof *w->files);
     w->spares = calloc(WAL_FILES_MAX + 1, sizeof *w->spares);
     if (!w->files || !w->spares) {
-        rc = set_err(err, SEGLOG_ENOMEM, ENOMEM, "wal: out of memory");
+        rc = wal_set_err(err, SEGLOG_ENOMEM, ENOMEM, "wal: out of memory");
         goto fail;
     }
     rc = adopt_scan(w, &sc, err);
@@ -1774,9 +1775,10 @@ int wal_open(wal **out, const char *dir, const wal_options *opts, uint64_t repla
 
     uint64_t last = rep->last_seq;
     if (last > 0 && replay_from_seq > last + 1) {
-        rc = set_err(err, SEGLOG_ECORRUPT, 0,
-                     "wal: records from %" PRIu64 " are needed but the WAL in %s ends at %" PRIu64,
-                     replay_from_seq, dir, last);
+        rc = wal_set_err(err, SEGLOG_ECORRUPT, 0,
+                         "wal: records from %" PRIu64 " are needed but the WAL in %s ends at %"
+                         PRIu64,
+                         replay_from_seq, dir, last);
         goto fail;
     }
     w->next_seq = last + 1;
@@ -1787,7 +1789,7 @@ int wal_open(wal **out, const char *dir, const wal_options *opts, uint64_t repla
 
     w->event_fd = eventfd(0, EFD_CLOEXEC);
     if (w->event_fd < 0) {
-        rc = set_err(err, SEGLOG_EIO, errno, "wal: eventfd failed: %s", strerror(errno));
+        rc = wal_set_err(err, SEGLOG_EIO, errno, "wal: eventfd failed: %s", strerror(errno));
         goto fail;
     }
     unsigned entries = 8;
@@ -1795,13 +1797,13 @@ int wal_open(wal **out, const char *dir, const wal_options *opts, uint64_t repla
         entries <<= 1;
     int urc = io_uring_queue_init(entries, &w->ring, 0);
     if (urc < 0) {
-        rc = set_err(err, urc == -ENOSYS || urc == -EPERM ? SEGLOG_ENOTSUP : SEGLOG_EIO, -urc,
-                     "wal: io_uring_queue_init failed: %s", strerror(-urc));
+        rc = wal_set_err(err, urc == -ENOSYS || urc == -EPERM ? SEGLOG_ENOTSUP : SEGLOG_EIO, -urc,
+                         "wal: io_uring_queue_init failed: %s", strerror(-urc));
         goto fail;
     }
     if (pthread_create(&w->prep_thread, NULL, prep_main, w) != 0) {
         io_uring_queue_exit(&w->ring);
-        rc = set_err(err, SEGLOG_EIO, errno, "wal: cannot start the preparer thread");
+        rc = wal_set_err(err, SEGLOG_EIO, errno, "wal: cannot start the preparer thread");
         goto fail;
     }
     if (pthread_create(&w->thread, NULL, wal_main, w) != 0) {
@@ -1811,7 +1813,7 @@ int wal_open(wal **out, const char *dir, const wal_options *opts, uint64_t repla
         pthread_mutex_unlock(&w->prep_mu);
         pthread_join(w->prep_thread, NULL);
         io_uring_queue_exit(&w->ring);
-        rc = set_err(err, SEGLOG_EIO, errno, "wal: cannot start the WAL thread");
+        rc = wal_set_err(err, SEGLOG_EIO, errno, "wal: cannot start the WAL thread");
         goto fail;
     }
     *out = w;
@@ -1867,15 +1869,15 @@ static int append_common(wal *w, uint8_t type, const struct iovec *iov, int iovc
                          seglog_error *err)
 {
     if (type < WAL_TYPE_USER_MIN)
-        return set_err(err, SEGLOG_EINVAL, 0, "wal: record type %u is reserved (use >= %u)",
-                       type, WAL_TYPE_USER_MIN);
+        return wal_set_err(err, SEGLOG_EINVAL, 0, "wal: record type %u is reserved (use >= %u)",
+                           type, WAL_TYPE_USER_MIN);
     uint64_t len = 0;
     for (int i = 0; i < iovcnt; i++)
         len += iov[i].iov_len;
     if (len > w->opt.record_max_bytes)
-        return set_err(err, SEGLOG_ETOOLARGE, 0,
-                       "wal: record of %" PRIu64 " bytes exceeds the limit of %u bytes", len,
-                       w->opt.record_max_bytes);
+        return wal_set_err(err, SEGLOG_ETOOLARGE, 0,
+                           "wal: record of %" PRIu64 " bytes exceeds the limit of %u bytes", len,
+                           w->opt.record_max_bytes);
     uint64_t fsz = wal_frame_size((uint32_t)len);
     bool on_wal_thread = pthread_equal(pthread_self(), w->thread) != 0;
     struct timespec deadline;
@@ -1886,13 +1888,13 @@ static int append_common(wal *w, uint8_t type, const struct iovec *iov, int iovc
     wal_slot *fill;
     for (;;) {
         if (w->poisoned) {
-            int rc = set_err(err, SEGLOG_EPOISONED, w->poison_errno, "%s", w->poison_msg);
+            int rc = wal_set_err(err, SEGLOG_EPOISONED, w->poison_errno, "%s", w->poison_msg);
             pthread_mutex_unlock(&w->mu);
             return rc;
         }
         if (w->closing) {
             pthread_mutex_unlock(&w->mu);
-            return set_err(err, SEGLOG_ESHUTDOWN, 0, "wal: %s is closing", w->dir);
+            return wal_set_err(err, SEGLOG_ESHUTDOWN, 0, "wal: %s is closing", w->dir);
         }
         fill = &w->slots[(w->head + w->n_taken + w->n_closed) % w->nslots];
         if (fill->n < w->opt.group_max_records && fill->used + fsz <= w->opt.group_max_bytes)
@@ -1903,8 +1905,9 @@ static int append_common(wal *w, uint8_t type, const struct iovec *iov, int iovc
         }
         if (on_wal_thread || !may_wait) {
             pthread_mutex_unlock(&w->mu);
-            return set_err(err, SEGLOG_EFULL, 0, "wal: queue full (%u groups of up to %u bytes)",
-                           w->nslots, w->opt.group_max_bytes);
+            return wal_set_err(err, SEGLOG_EFULL, 0,
+                               "wal: queue full (%u groups of up to %u bytes)", w->nslots,
+                               w->opt.group_max_bytes);
         }
         if (!have_deadline) {
             deadline_after_ms(&deadline, w->opt.enqueue_timeout_ms);
@@ -1921,10 +1924,10 @@ static int append_common(wal *w, uint8_t type, const struct iovec *iov, int iovc
                 (fill->n < w->opt.group_max_records && fill->used + fsz <= w->opt.group_max_bytes))
                 continue;
             pthread_mutex_unlock(&w->mu);
-            return set_err(err, SEGLOG_EFULL, 0,
-                           "wal: queue full for %u ms (%u groups of up to %u bytes queued or in "
-                           "flight); the disk is slower than the producers",
-                           w->opt.enqueue_timeout_ms, w->nslots, w->opt.group_max_bytes);
+            return wal_set_err(err, SEGLOG_EFULL, 0,
+                               "wal: queue full for %u ms (%u groups of up to %u bytes queued or "
+                               "in flight); the disk is slower than the producers",
+                               w->opt.enqueue_timeout_ms, w->nslots, w->opt.group_max_bytes);
         }
     }
     uint64_t seq = w->next_seq++;
@@ -1974,11 +1977,11 @@ int wal_wait_space(wal *w, uint32_t bytes, uint32_t timeout_ms, seglog_error *er
     int rc = SEGLOG_OK;
     for (;;) {
         if (w->poisoned) {
-            rc = set_err(err, SEGLOG_EPOISONED, w->poison_errno, "%s", w->poison_msg);
+            rc = wal_set_err(err, SEGLOG_EPOISONED, w->poison_errno, "%s", w->poison_msg);
             break;
         }
         if (w->closing) {
-            rc = set_err(err, SEGLOG_ESHUTDOWN, 0, "wal: %s is closing", w->dir);
+            rc = wal_set_err(err, SEGLOG_ESHUTDOWN, 0, "wal: %s is closing", w->dir);
             break;
         }
         wal_slot *fill = &w->slots[(w->head + w->n_taken + w->n_closed) % w->nslots];
@@ -1991,10 +1994,10 @@ int wal_wait_space(wal *w, uint32_t bytes, uint32_t timeout_ms, seglog_error *er
         if (w->closing)
             pthread_cond_broadcast(&w->space_cv);
         if (wrc == ETIMEDOUT) {
-            rc = set_err(err, SEGLOG_EFULL, 0,
-                         "wal: queue full for %u ms (%u groups of up to %u bytes queued or in "
-                         "flight); the disk is slower than the producers",
-                         timeout_ms, w->nslots, w->opt.group_max_bytes);
+            rc = wal_set_err(err, SEGLOG_EFULL, 0,
+                             "wal: queue full for %u ms (%u groups of up to %u bytes queued or in "
+                             "flight); the disk is slower than the producers",
+                             timeout_ms, w->nslots, w->opt.group_max_bytes);
             break;
         }
     }
@@ -2049,8 +2052,8 @@ int wal_append_sync(wal *w, uint8_t type, const void *payload, uint32_t len, uin
         *seq_out = seq;
     if (sw.status != SEGLOG_OK) {
         pthread_mutex_lock(&w->mu);
-        set_err(err, sw.status, w->poison_errno, "%s",
-                w->poison_msg[0] ? w->poison_msg : "wal: record failed");
+        wal_set_err(err, sw.status, w->poison_errno, "%s",
+                    w->poison_msg[0] ? w->poison_msg : "wal: record failed");
         pthread_mutex_unlock(&w->mu);
     }
     return sw.status;

@@ -87,6 +87,11 @@ uint32_t wal_crc32c_table(uint32_t crc, const void *data, size_t len);
 uint32_t wal_crc32c_hw(uint32_t crc, const void *data, size_t len);
 bool wal_crc32c_hw_available(void);
 
+/* Fills *err (when not NULL) with code, os_errno, module "wal" and the message; returns code.
+ * The one definition for the WAL's files is in wal.c. */
+int wal_set_err(seglog_error *err, int code, int os_errno, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* Little-endian helpers. */
 static inline void wal_put32(uint8_t *p, uint32_t v)
 {
