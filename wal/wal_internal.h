@@ -87,11 +87,6 @@ uint32_t wal_crc32c_table(uint32_t crc, const void *data, size_t len);
 uint32_t wal_crc32c_hw(uint32_t crc, const void *data, size_t len);
 bool wal_crc32c_hw_available(void);
 
-/* Fills *err (when not NULL) with code, os_errno, module "wal" and the message; returns code.
- * The one definition for the WAL's files is in wal.c. */
-int wal_set_err(seglog_error *err, int code, int os_errno, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
 /* Little-endian helpers. */
 static inline void wal_put32(uint8_t *p, uint32_t v)
 {
@@ -117,5 +112,60 @@ static inline uint64_t wal_get64(const uint8_t *p)
         v = (v << 8) | p[i];
     return v;
 }
+
+/* ==== Shared by the WAL's own files (wal.c, wal_prepare.c, wal_scan.c) ========================= */
+
+#define WAL_FILES_MAX 4096u /* files holding records after the checkpoint, at most */
+#define WAL_FILES_LIST_MAX (WAL_FILES_MAX + WAL_SPARE_FILES_MAX + 16u) /* files in the directory */
+#define WAL_MARKER_BUFFERED_BYTES WAL_FRAME_HEADER_BYTES /* an idle marker: a bare header, */
+#define WAL_MARKER_DIRECT_BYTES WAL_BLOCK_BYTES            /* or one block under O_DIRECT */
+
+_Static_assert(WAL_MARKER_DIRECT_BYTES % WAL_BLOCK_BYTES == 0 &&
+                   WAL_MARKER_BUFFERED_BYTES % WAL_FRAME_ALIGN_BYTES == 0,
+               "markers keep writes aligned");
+
+/* Fills *err (when not NULL) with code, os_errno, module "wal" and the message; returns code.
+ * The one definition for the WAL's files is in wal.c. */
+int wal_set_err(seglog_error *err, int code, int os_errno, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* ---- the recovery scan (wal_scan.c) ---- */
+
+/* One file as the scan saw it. Owned by the wal_scan that lists it: fd and map stay valid until
+ * wal_scan_free. */
+typedef struct wal_scan_file {
+    uint64_t file_no;    /* the number in its name */
+    int fd;              /* read-only descriptor, or -1 */
+    uint8_t *map;        /* whole file, read-only; NULL if empty */
+    uint64_t size;       /* bytes on disk */
+    int header_rc;       /* SEGLOG_OK, SEGLOG_ECORRUPT or SEGLOG_EVERSION */
+    wal_file_header hdr; /* decoded header, when header_rc is SEGLOG_OK */
+    uint64_t first_seq;  /* of its first record, 0 if none */
+    uint64_t records;    /* records the walk found in it */
+} wal_scan_file;
+
+/* A WAL directory as the scan saw it: filled by wal_scan_list (the files) and wal_scan_walk (the
+ * end); released by wal_scan_free. */
+typedef struct wal_scan {
+    wal_scan_file *files; /* [n], in number order */
+    uint32_t n;
+    uint32_t end_idx;    /* file holding the end of the log (n if no files) */
+    uint64_t end_off;    /* offset in that file where the log ends */
+    uint64_t next_seq;   /* last record's seq + 1, or 0 if none */
+    bool torn;           /* the end is a torn tail that wal_open must zero */
+} wal_scan;
+
+/* Lists and maps the WAL files of dir (dir_fd open on it) into *sc, in number order; removes .tmp
+ * leftovers first if remove_tmp. On failure *sc may hold some files: wal_scan_free it anyway. */
+int wal_scan_list(int dir_fd, const char *dir, bool remove_tmp, wal_scan *sc, seglog_error *err);
+
+/* Walks the listed files (RECOVERY at the top of wal_scan.c): calls replay (may be NULL) for every
+ * record from from_seq on, fills *rep and sc's end. SEGLOG_OK, SEGLOG_ECORRUPT, or replay's
+ * non-zero return. */
+int wal_scan_walk(wal_scan *sc, const char *dir, uint64_t from_seq, wal_replay_fn replay,
+                  void *ctx, wal_scan_report *rep, seglog_error *err);
+
+/* Unmaps and closes what wal_scan_list opened; leaves *sc empty. */
+void wal_scan_free(wal_scan *sc);
 
 #endif /* SEGLOG_WAL_INTERNAL_H */
