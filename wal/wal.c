@@ -1,11 +1,14 @@
 /*
- * wal.c — seglog's write-ahead log: group commit through io_uring, file recycling, open and close.
+ * wal.c — seglog's write-ahead log: the queue, group commit through io_uring, open and close.
  *
  * WHAT IT OWNS
- *   One directory of preallocated files wal-<16 hex digits>.log, numbered upwards, a lock file, and
- *   two threads: the WAL thread, which alone owns the io_uring ring and the file being written, and
- *   the preparer, which makes the next files ready (create + zero-fill, or recycle) and removes
- *   files behind the checkpoint, so that neither ever happens on the append path.
+ *   The WAL as a whole (struct wal: wal_open, wal_close, the lock file wal.lock), the bounded
+ *   queue that producers append to, and the WAL thread, which alone owns the io_uring ring and the
+ *   file being written. The WAL lives in one directory of preallocated files
+ *   wal-<16 hex digits>.log, numbered upwards. Two jobs have files of their own: wal_prepare.c,
+ *   the preparer thread, which makes the next files ready and recycles or removes those behind
+ *   the checkpoint, so that neither ever happens on the append path; and wal_scan.c, the recovery
+ *   scan that wal_open and the offline tools run. The on-disk format follows.
  *
  * ON-DISK FORMAT (little-endian; codecs in wal_format.c)
  *   File: a 4 KiB header block ("SEGLOGWL", format version, file number, size, record limit,
@@ -30,7 +33,10 @@
  *   is acknowledged only when it and every earlier group are durable, so callbacks run in sequence
  *   order, each once. A group never spans two files: rotation waits for the groups in flight on the
  *   old file to finish (at most `inflight` fsyncs, once per 64 MiB), then switches to a file the
- *   preparer made ready (created under a .tmp name, filled, fdatasynced, renamed, directory fsynced).
+ *   preparer made ready (NEW FILES at the top of wal_prepare.c). Whenever the WAL goes idle the
+ *   WAL thread writes a marker frame after the last group, so that the last groups before a pause
+ *   are vouched for too (submit_marker; how recovery treats a lost one: LOST MARKERS at the top
+ *   of wal_scan.c).
  *
  * SYNC MODE, MEASURED (tools/bench-wal.sh, 3 runs x 5 s, medians; 2-core VM, ext4 on virtio)
  *   fio on the same directory: 4 KiB O_DIRECT write+fdatasync qd1 13.7-14.6k/s (p50 64-68 us);
@@ -51,27 +57,19 @@
  *   HEADERS at its top), zeroes a torn tail before anything new is written, and resumes writing
  *   where the log ends.
  *
- * RECYCLING
- *   A file behind the checkpoint becomes the next spare by a rename to wal-<new>.log.tmp, a
- *   directory fsync, <new>'s header written and fdatasynced, a rename to wal-<new>.log and a
- *   second directory fsync. The first directory fsync keeps <new>'s header out of a file that a
- *   power cut could leave named wal-<old>.log: without it, a cut after the header's sync but
- *   before the renames were durable left exactly that, and open refused the WAL ("the header ...
- *   is damaged but the file holds records") though nothing in that file was needed any more.
- *   Such files exist, so the scan still accepts one whose header is damaged as long as nothing in
- *   it is needed (DAMAGED AND RECYCLED HEADERS at the top of wal_scan.c).
- *
  * ERRORS
  *   A failed write or fdatasync (or one that stays short after WAL_SHORT_WRITE_RETRIES_MAX
  *   resubmissions) poisons the WAL: that group and every later one fail, new appends get
  *   SEGLOG_EPOISONED, nothing more is submitted, and fsync is never retried (after a failed fsync
- *   the kernel may have dropped the dirty pages: PostgreSQL's fsyncgate). Reopen to recover.
+ *   the kernel may have dropped the dirty pages: PostgreSQL's fsyncgate). Reopen to recover. A
+ *   file the preparer failed to make poisons the WAL when the WAL thread needs it.
  *
  * LOCKS
  *   w->mu guards the slot ring, sequence counters, poison and closing state (WAL thread and
- *   producers). w->prep_mu guards the file lists and the checkpoint (WAL thread and preparer).
- *   Order: mu before prep_mu; never is either held across io_uring_submit, a wait for completions
- *   or file I/O, except prep_mu while the WAL thread waits on prep_cv for a ready file.
+ *   producers). w->prep.mu guards the file lists and the checkpoint (WAL thread and preparer;
+ *   wal_prepare.c takes it, wal.c only calls wal_prep_*). Order: mu before prep.mu; never is
+ *   either held across io_uring_submit, a wait for completions or file I/O, except prep.mu while
+ *   the WAL thread waits on prep.cv for a ready file.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -87,7 +85,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -107,20 +104,12 @@ _Static_assert(WAL_RECORD_MAX_BYTES_DEFAULT + WAL_FRAME_HEADER_BYTES <= WAL_GROU
 /* Mutants for the crash suite's mutation check (CMake -DSEGLOG_MUTANT=..., never in a real build;
  * tests/crash/mutants.sh): each breaks durability in one classic way that the power-loss test
  * must catch. skip-fdatasync: a group is acknowledged once written, never fdatasynced;
- * ack-before-fsync: see submit_attempt; skip-dirfsync: see fsync_dir. */
+ * ack-before-fsync: see submit_attempt; skip-dirfsync: see fsync_dir in wal_prepare.c. */
 #if defined(SEGLOG_MUTANT_SKIP_FDATASYNC) || defined(SEGLOG_MUTANT_ACK_BEFORE_FSYNC)
 #define MUTANT_WRITE_IS_DURABLE 1
 #else
 #define MUTANT_WRITE_IS_DURABLE 0
 #endif
-
-#define SEGLOG_ASSERT(c)                                                                           \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "seglog: assertion failed: %s (%s:%d)\n", #c, __FILE__, __LINE__);     \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 enum { OP_WRITE = 1, OP_FSYNC = 2, OP_EVENT = 3, OP_MARKER = 4 };
 
@@ -157,12 +146,6 @@ typedef struct wal_slot {
     int error;             /* -errno of the failure, or 0 */
     const char *error_op;  /* "write" / "fdatasync" */
 } wal_slot;
-
-/* A file the WAL knows of. */
-typedef struct wal_file {
-    uint64_t file_no;
-    uint64_t first_seq; /* first record written into it; 0 while unknown */
-} wal_file;
 
 struct wal {
     /* Immutable after open. */
@@ -209,22 +192,8 @@ struct wal {
     uint64_t fault_count[2];
     pthread_t thread;          /* written before wal_open returns */
 
-    /* Guarded by prep_mu. */
-    pthread_mutex_t prep_mu;
-    pthread_cond_t prep_cv;   /* preparer: work to do; WAL thread: a spare is ready */
-    wal_file *files;          /* files with (or about to get) records, oldest first */
-    uint32_t n_files;
-    uint64_t *spares;         /* ready files' numbers, ascending */
-    uint32_t n_spares;
-    uint64_t reserve[WAL_SPARE_FILES_MAX]; /* files behind the checkpoint kept for recycling */
-    uint32_t n_reserve;
-    uint64_t next_file_no;
-    uint64_t checkpoint_seq;
-    bool prep_stop;
-    int prep_error;           /* errno of a failed preparation, reported on rotation */
-    char prep_msg[SEGLOG_ERROR_MESSAGE_MAX];
-    uint64_t files_created, files_recycled, files_removed;
-    pthread_t prep_thread;
+    /* The preparer's state, guarded by prep.mu (wal_prepare.c). */
+    wal_prep prep;
 };
 
 /* ---- errors ---------------------------------------------------------------------------------- */
@@ -344,7 +313,6 @@ void wal_kill_point(const char *name)
         raise(SIGKILL);
     }
 }
-#define KILL_POINT(name) wal_kill_point(name)
 #else
 void wal_kill_point_reset(void)
 {
@@ -354,7 +322,6 @@ void wal_kill_point(const char *name)
 {
     (void)name;
 }
-#define KILL_POINT(name) ((void)0)
 #endif
 
 /* Replaces a completion result as the fault plan says; a no-op unless compiled in. */
@@ -376,208 +343,6 @@ static int fault_filter(wal *w, wal_fault_op op, int res, uint64_t len)
     (void)len;
 #endif
     return res;
-}
-
-/* ---- small file helpers ----------------------------------------------------------------------- */
-
-static int fsync_dir(wal *w, seglog_error *err, const char *why)
-{
-#ifdef SEGLOG_MUTANT_SKIP_DIRFSYNC
-    return SEGLOG_OK; /* MUTANT: directory entries of new and renamed files are never fsynced */
-#endif
-    if (fsync(w->dir_fd) != 0)
-        return wal_set_err(err, SEGLOG_EIO, errno, "wal: fsync of directory %s after %s failed: %s",
-                           w->dir, why, strerror(errno));
-    return SEGLOG_OK;
-}
-
-static int pwrite_all(int fd, const void *buf, size_t len, off_t off)
-{
-    const uint8_t *p = buf;
-    while (len > 0) {
-        ssize_t n = pwrite(fd, p, len, off);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (n == 0)
-            return -EIO;
-        p += n;
-        len -= (size_t)n;
-        off += n;
-    }
-    return 0;
-}
-
-/* Writes zeros over [from, to) of fd and fdatasyncs. */
-static int zero_range(int fd, uint64_t from, uint64_t to)
-{
-    static const uint8_t zeros[64 << 10];
-    while (from < to) {
-        size_t n = (size_t)(to - from < sizeof zeros ? to - from : sizeof zeros);
-        int rc = pwrite_all(fd, zeros, n, (off_t)from);
-        if (rc < 0)
-            return rc;
-        from += n;
-    }
-    return fdatasync(fd) == 0 ? 0 : -errno;
-}
-
-/* ---- the preparer ---------------------------------------------------------------------------- */
-
-/* Makes file file_no ready: recycles `recycle_from` (a file behind the checkpoint) if non-zero,
- * else creates it. Called without prep_mu. */
-static int prepare_file(wal *w, uint64_t file_no, uint64_t recycle_from, seglog_error *err)
-{
-    char name[WAL_FILE_NAME_MAX], tmp[WAL_FILE_NAME_MAX + 8], old[WAL_FILE_NAME_MAX];
-    wal_file_name(name, file_no);
-    snprintf(tmp, sizeof tmp, "%s.tmp", name);
-    int fd = -1;
-    if (recycle_from != 0) {
-        wal_file_name(old, recycle_from);
-        if (renameat(w->dir_fd, old, w->dir_fd, tmp) != 0)
-            return wal_set_err(err, SEGLOG_EIO, errno, "wal: rename %s/%s to %s failed: %s", w->dir,
-                               old, tmp, strerror(errno));
-        KILL_POINT(WAL_KILL_IN_PREPARE); /* an old file now named .tmp */
-        /* durable before the header changes (RECYCLING at the top of this file) */
-        int drc = fsync_dir(w, err, "renaming a WAL file to recycle it");
-        if (drc != SEGLOG_OK)
-            return drc;
-        fd = openat(w->dir_fd, tmp, O_WRONLY | O_CLOEXEC);
-        struct stat st;
-        if (fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_size != w->opt.file_size_bytes &&
-            ftruncate(fd, (off_t)w->opt.file_size_bytes) != 0) {
-            close(fd);
-            fd = -1;
-        }
-    } else {
-        fd = openat(w->dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    }
-    if (fd < 0)
-        return wal_set_err(err, SEGLOG_EIO, errno, "wal: open %s/%s failed: %s", w->dir, tmp,
-                           strerror(errno));
-    uint8_t *hdr = aligned_alloc(WAL_BLOCK_BYTES, WAL_FILE_HEADER_BYTES);
-    if (!hdr) {
-        close(fd);
-        return wal_set_err(err, SEGLOG_ENOMEM, ENOMEM, "wal: out of memory preparing %s", name);
-    }
-    wal_file_header h = {.format_version = WAL_FORMAT_VERSION,
-                         .file_no = file_no,
-                         .file_size = w->opt.file_size_bytes,
-                         .record_max = w->opt.record_max_bytes};
-    wal_file_header_encode(hdr, &h);
-    int rc = pwrite_all(fd, hdr, WAL_FILE_HEADER_BYTES, 0);
-    free(hdr);
-    if (rc == 0 && recycle_from == 0) {
-        if (w->opt.prewrite_files) {
-            rc = zero_range(fd, WAL_FILE_HEADER_BYTES, w->opt.file_size_bytes);
-        } else {
-            rc = posix_fallocate(fd, 0, (off_t)w->opt.file_size_bytes);
-            rc = -rc;
-        }
-    }
-    if (rc == 0 && fdatasync(fd) != 0)
-        rc = -errno;
-    close(fd);
-    if (rc != 0)
-        return wal_set_err(err, SEGLOG_EIO, -rc, "wal: preparing %s/%s failed: %s", w->dir, tmp,
-                           strerror(-rc));
-    KILL_POINT(WAL_KILL_IN_PREPARE); /* the new header synced, still named .tmp */
-    if (renameat(w->dir_fd, tmp, w->dir_fd, name) != 0)
-        return wal_set_err(err, SEGLOG_EIO, errno, "wal: rename %s/%s failed: %s", w->dir, tmp,
-                           strerror(errno));
-    KILL_POINT(WAL_KILL_IN_PREPARE); /* renamed, the directory not yet synced */
-    return fsync_dir(w, err, "preparing a WAL file");
-}
-
-static uint32_t recyclable_count(const wal *w)
-{
-    /* files[i] holds only records < files[i+1].first_seq; it may go when that is <= ckpt + 1.
-     * The last file is the one being written and never goes. */
-    uint32_t k = 0;
-    while (k + 1 < w->n_files && w->files[k + 1].first_seq != 0 &&
-           w->files[k + 1].first_seq <= w->checkpoint_seq + 1)
-        k++;
-    return k;
-}
-
-/* The preparer. Files behind the checkpoint go first to a reserve (up to spare_files, oldest
- * first, no I/O) from which the next spare is recycled; only beyond that are they deleted. The
- * reserve is always the files just before the live ones, so the files on disk stay a contiguous
- * run of sequences (recovery requires it). Recycling an old file costs a rename and a 4 KiB header
- * write; creating one costs zero-filling file_size_bytes. */
-static int remove_file(wal *w, uint64_t file_no, seglog_error *err)
-{
-    char name[WAL_FILE_NAME_MAX];
-    wal_file_name(name, file_no);
-    if (unlinkat(w->dir_fd, name, 0) != 0)
-        return wal_set_err(err, SEGLOG_EIO, errno, "wal: unlink %s/%s failed: %s", w->dir, name,
-                           strerror(errno));
-    return fsync_dir(w, err, "removing a WAL file");
-}
-
-static void *prep_main(void *arg)
-{
-    pthread_setname_np(pthread_self(), "seglog-walprep");
-    wal *w = arg;
-    pthread_mutex_lock(&w->prep_mu);
-    while (!w->prep_stop) {
-        uint32_t recyclable = recyclable_count(w);
-        bool need_spare = w->n_spares < w->opt.spare_files && w->prep_error == 0;
-        seglog_error err = {0};
-        int rc = SEGLOG_OK;
-        if (recyclable > 0 && !need_spare) {
-            uint64_t victim = 0;
-            if (w->n_reserve == w->opt.spare_files) {
-                victim = w->reserve[0];
-                memmove(w->reserve, w->reserve + 1, (w->n_reserve - 1) * sizeof *w->reserve);
-                w->n_reserve--;
-            }
-            w->reserve[w->n_reserve++] = w->files[0].file_no;
-            memmove(w->files, w->files + 1, (w->n_files - 1) * sizeof *w->files);
-            w->n_files--;
-            if (victim == 0)
-                continue;
-            pthread_mutex_unlock(&w->prep_mu);
-            rc = remove_file(w, victim, &err);
-            pthread_mutex_lock(&w->prep_mu);
-            if (rc == SEGLOG_OK)
-                w->files_removed++;
-        } else if (need_spare) {
-            uint64_t old = 0;
-            if (w->n_reserve > 0) {
-                old = w->reserve[0];
-                memmove(w->reserve, w->reserve + 1, (w->n_reserve - 1) * sizeof *w->reserve);
-                w->n_reserve--;
-            } else if (recyclable > 0) {
-                old = w->files[0].file_no;
-                memmove(w->files, w->files + 1, (w->n_files - 1) * sizeof *w->files);
-                w->n_files--;
-            }
-            uint64_t file_no = w->next_file_no++;
-            pthread_mutex_unlock(&w->prep_mu);
-            rc = prepare_file(w, file_no, old, &err);
-            pthread_mutex_lock(&w->prep_mu);
-            if (rc == SEGLOG_OK) {
-                w->spares[w->n_spares++] = file_no;
-                if (old)
-                    w->files_recycled++;
-                else
-                    w->files_created++;
-            }
-        } else {
-            pthread_cond_wait(&w->prep_cv, &w->prep_mu);
-            continue;
-        }
-        if (rc != SEGLOG_OK && w->prep_error == 0) {
-            w->prep_error = err.os_errno ? err.os_errno : EIO;
-            snprintf(w->prep_msg, sizeof w->prep_msg, "%s", err.message);
-        }
-        pthread_cond_broadcast(&w->prep_cv);
-    }
-    pthread_mutex_unlock(&w->prep_mu);
-    return NULL;
 }
 
 /* ---- the WAL thread ---------------------------------------------------------------------------- */
@@ -659,37 +424,15 @@ static void submit_attempt(wal *w, uint32_t idx)
 /* Switches to the next prepared file; waits for the preparer if none is ready. */
 static int rotate(wal *w)
 {
-    KILL_POINT(WAL_KILL_IN_ROTATION);
-    pthread_mutex_lock(&w->prep_mu);
-    while (w->n_spares == 0 && w->prep_error == 0) {
-        pthread_cond_broadcast(&w->prep_cv);
-        pthread_cond_wait(&w->prep_cv, &w->prep_mu);
-    }
-    if (w->n_spares == 0) {
-        int e = w->prep_error;
-        char msg[SEGLOG_ERROR_MESSAGE_MAX];
-        snprintf(msg, sizeof msg, "%s", w->prep_msg);
-        pthread_mutex_unlock(&w->prep_mu);
+    WAL_KILL_POINT(WAL_KILL_IN_ROTATION);
+    uint64_t file_no = 0;
+    seglog_error perr = {0};
+    if (wal_prep_next_file(&w->prep, &file_no, &perr) != SEGLOG_OK) {
         pthread_mutex_lock(&w->mu);
-        poison_locked(w, e, "wal: no next file to rotate into: %s", msg);
+        poison_locked(w, perr.os_errno, "%s", perr.message);
         pthread_mutex_unlock(&w->mu);
-        return -e;
+        return -perr.os_errno;
     }
-    if (w->n_files >= WAL_FILES_MAX) {
-        uint64_t ckpt = w->checkpoint_seq;
-        pthread_mutex_unlock(&w->prep_mu);
-        pthread_mutex_lock(&w->mu);
-        poison_locked(w, ENOSPC, "wal: %u WAL files hold records after checkpoint %" PRIu64
-                      "; the layer above must checkpoint", WAL_FILES_MAX, ckpt);
-        pthread_mutex_unlock(&w->mu);
-        return -ENOSPC;
-    }
-    uint64_t file_no = w->spares[0];
-    memmove(w->spares, w->spares + 1, (w->n_spares - 1) * sizeof *w->spares);
-    w->n_spares--;
-    w->files[w->n_files++] = (wal_file){.file_no = file_no, .first_seq = 0};
-    pthread_cond_broadcast(&w->prep_cv);
-    pthread_mutex_unlock(&w->prep_mu);
 
     char name[WAL_FILE_NAME_MAX];
     wal_file_name(name, file_no);
@@ -804,10 +547,7 @@ static void submit_ready(wal *w)
         s->submitted = true;
         w->cur_off += s->write_len;
         if (!w->cur_first_seq_known) {
-            pthread_mutex_lock(&w->prep_mu);
-            SEGLOG_ASSERT(w->n_files > 0 && w->files[w->n_files - 1].file_no == w->cur_file_no);
-            w->files[w->n_files - 1].first_seq = s->first_seq;
-            pthread_mutex_unlock(&w->prep_mu);
+            wal_prep_file_started(&w->prep, w->cur_file_no, s->first_seq);
             w->cur_first_seq_known = true;
         }
         submit_attempt(w, idx);
@@ -880,7 +620,7 @@ static void handle_cqe(wal *w, uint64_t data, int res)
             if (w->opt.sync_mode == WAL_SYNC_RWF_DSYNC || MUTANT_WRITE_IS_DURABLE)
                 s->durable = true;
             else
-                KILL_POINT(WAL_KILL_AFTER_WRITE);
+                WAL_KILL_POINT(WAL_KILL_AFTER_WRITE);
         }
     } else {
         res = fault_filter(w, WAL_FAULT_FSYNC, res, 0);
@@ -933,7 +673,7 @@ static uint32_t deliver(wal *w)
         pthread_mutex_unlock(&w->mu);
 
         if (ok)
-            KILL_POINT(WAL_KILL_AFTER_FSYNC);
+            WAL_KILL_POINT(WAL_KILL_AFTER_FSYNC);
         int status = ok ? SEGLOG_OK : (s->error != 0 ? SEGLOG_EIO : SEGLOG_EPOISONED);
         for (uint32_t i = 0; i < s->n; i++)
             if (s->done[i].fn)
@@ -1078,8 +818,6 @@ static void wal_free(wal *w)
         return;
     free_slots(w);
     free(w->marker_buf);
-    free(w->files);
-    free(w->spares);
     if (w->cur_fd >= 0)
         close(w->cur_fd);
     if (w->event_fd >= 0)
@@ -1090,57 +828,21 @@ static void wal_free(wal *w)
         close(w->dir_fd);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->space_cv);
-    pthread_mutex_destroy(&w->prep_mu);
-    pthread_cond_destroy(&w->prep_cv);
+    wal_prep_fini(&w->prep);
     free(w);
 }
 
-/* Builds the file lists from a scan: files up to the end hold records; later ones are spares. */
-static int adopt_scan(wal *w, wal_scan *sc, seglog_error *err)
-{
-    uint64_t max_no = 0;
-    for (uint32_t i = 0; i < sc->n; i++) {
-        wal_scan_file *f = &sc->files[i];
-        if (f->file_no > max_no)
-            max_no = f->file_no;
-        char name[WAL_FILE_NAME_MAX];
-        wal_file_name(name, f->file_no);
-        bool bad = f->header_rc != SEGLOG_OK;
-        if (i <= sc->end_idx && (f->records > 0 || i == sc->end_idx) && !bad) {
-            w->files[w->n_files++] = (wal_file){.file_no = f->file_no, .first_seq = f->first_seq};
-        } else if (i > sc->end_idx && !bad && f->size == w->opt.file_size_bytes &&
-                   f->hdr.file_size == f->size && w->n_spares < w->opt.spare_files) {
-            w->spares[w->n_spares++] = f->file_no;
-        } else if (i != sc->end_idx) {
-            SEGLOG_ASSERT(f->records == 0); /* the scan put every file with records before */
-            /* behind the end with nothing needed, damaged with nothing needed, or a spare too
-             * many */
-            if (unlinkat(w->dir_fd, name, 0) != 0)
-                return wal_set_err(err, SEGLOG_EIO, errno, "wal: cannot remove %s/%s: %s", w->dir,
-                                   name, strerror(errno));
-            w->files_removed++;
-        }
-    }
-    w->next_file_no = max_no + 1;
-    return fsync_dir(w, err, "removing unusable WAL files");
-}
-
+/* Opens the last live file for writing at the end of the log, after making every live file
+ * durable. wal_prep_adopt_scan has run. */
 static int start_writing(wal *w, wal_scan *sc, seglog_error *err)
 {
-    uint64_t off = WAL_FILE_HEADER_BYTES;
-    if (w->n_files == 0) {
-        uint64_t no = w->next_file_no++;
-        int rc = prepare_file(w, no, 0, err);
-        if (rc != SEGLOG_OK)
-            return rc;
-        w->files_created++;
-        w->files[w->n_files++] = (wal_file){.file_no = no, .first_seq = 0};
-    } else {
-        SEGLOG_ASSERT(sc->end_idx < sc->n &&
-                      sc->files[sc->end_idx].file_no == w->files[w->n_files - 1].file_no);
+    const wal_prep *p = &w->prep;
+    uint64_t off = WAL_FILE_HEADER_BYTES; /* when adopt made the first file: nothing was found */
+    if (sc->end_idx < sc->n) {
+        SEGLOG_ASSERT(sc->files[sc->end_idx].file_no == p->files[p->n_files - 1].file_no);
         off = sc->end_off;
     }
-    wal_file *cur = &w->files[w->n_files - 1];
+    const wal_file *cur = &p->files[p->n_files - 1];
     char name[WAL_FILE_NAME_MAX];
     wal_file_name(name, cur->file_no);
     w->cur_fd = openat(w->dir_fd, name, O_WRONLY | O_CLOEXEC | (w->opt.direct_io ? O_DIRECT : 0));
@@ -1158,9 +860,9 @@ static int start_writing(wal *w, wal_scan *sc, seglog_error *err)
         w->cur_off = w->cur_file_size; /* written buffered before: go on in a new file */
     /* The previous process may have died with records written but not synced, which this one
      * will treat as durable (new frames vouch for them): make them so before anything else. */
-    for (uint32_t i = 0; i < w->n_files; i++) {
+    for (uint32_t i = 0; i < p->n_files; i++) {
         char fname[WAL_FILE_NAME_MAX];
-        wal_file_name(fname, w->files[i].file_no);
+        wal_file_name(fname, p->files[i].file_no);
         int fd = openat(w->dir_fd, fname, O_RDONLY | O_CLOEXEC);
         if (fd < 0 || fdatasync(fd) != 0) {
             int e = errno;
@@ -1223,13 +925,12 @@ int wal_open(wal **out, const char *dir, const wal_options *opts, uint64_t repla
     w->opt = *opts;
     w->dir_fd = w->lock_fd = w->event_fd = w->cur_fd = -1;
     pthread_mutex_init(&w->mu, NULL);
-    pthread_mutex_init(&w->prep_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&w->space_cv, &ca);
     pthread_condattr_destroy(&ca);
-    pthread_cond_init(&w->prep_cv, NULL);
+    wal_prep_init(&w->prep, w->dir, &w->opt);
 
     wal_scan sc = {0};
 
@@ -1239,6 +940,7 @@ int wal_open(wal **out, const char *dir, const wal_options *opts, uint64_t repla
                          strerror(errno));
         goto fail;
     }
+    w->prep.dir_fd = w->dir_fd;
     w->lock_fd = openat(w->dir_fd, WAL_LOCK_FILE, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (w->lock_fd < 0) {
         rc = wal_set_err(err, SEGLOG_EIO, errno, "wal: cannot create %s/%s: %s", dir, WAL_LOCK_FILE,
@@ -1262,12 +964,12 @@ int wal_open(wal **out, const char *dir, const wal_options *opts, uint64_t repla
     if (sc.torn) {
         /* Zero from the cut to the end of the file before anything new is written there, so that
          * no later recovery can take a leftover of the cut groups for a record. */
-        KILL_POINT(WAL_KILL_IN_RECOVERY);
+        WAL_KILL_POINT(WAL_KILL_IN_RECOVERY);
         wal_scan_file *f = &sc.files[sc.end_idx];
         char name[WAL_FILE_NAME_MAX];
         wal_file_name(name, f->file_no);
         int fd = openat(w->dir_fd, name, O_WRONLY | O_CLOEXEC);
-        int zrc = fd < 0 ? -errno : zero_range(fd, sc.end_off, f->size);
+        int zrc = fd < 0 ? -errno : wal_zero_range(fd, sc.end_off, f->size);
         if (fd >= 0)
             close(fd);
         if (zrc != 0) {
@@ -1276,13 +978,7 @@ int wal_open(wal **out, const char *dir, const wal_options *opts, uint64_t repla
             goto fail;
         }
     }
-    w->files = calloc(WAL_FILES_MAX + 1, sizeof *w->files);
-    w->spares = calloc(WAL_FILES_MAX + 1, sizeof *w->spares);
-    if (!w->files || !w->spares) {
-        rc = wal_set_err(err, SEGLOG_ENOMEM, ENOMEM, "wal: out of memory");
-        goto fail;
-    }
-    rc = adopt_scan(w, &sc, err);
+    rc = wal_prep_adopt_scan(&w->prep, &sc, err);
     if (rc == SEGLOG_OK)
         rc = start_writing(w, &sc, err);
     if (rc == SEGLOG_OK)
@@ -1303,7 +999,7 @@ int wal_open(wal **out, const char *dir, const wal_options *opts, uint64_t repla
     if (w->next_seq < replay_from_seq)
         w->next_seq = replay_from_seq;
     w->durable_seq = w->next_seq - 1;
-    w->checkpoint_seq = replay_from_seq > 0 ? replay_from_seq - 1 : 0;
+    w->prep.checkpoint_seq = replay_from_seq > 0 ? replay_from_seq - 1 : 0;
 
     w->event_fd = eventfd(0, EFD_CLOEXEC);
     if (w->event_fd < 0) {
@@ -1319,17 +1015,13 @@ int wal_open(wal **out, const char *dir, const wal_options *opts, uint64_t repla
                          "wal: io_uring_queue_init failed: %s", strerror(-urc));
         goto fail;
     }
-    if (pthread_create(&w->prep_thread, NULL, prep_main, w) != 0) {
+    if (wal_prep_start(&w->prep) != 0) {
         io_uring_queue_exit(&w->ring);
         rc = wal_set_err(err, SEGLOG_EIO, errno, "wal: cannot start the preparer thread");
         goto fail;
     }
     if (pthread_create(&w->thread, NULL, wal_main, w) != 0) {
-        pthread_mutex_lock(&w->prep_mu);
-        w->prep_stop = true;
-        pthread_cond_broadcast(&w->prep_cv);
-        pthread_mutex_unlock(&w->prep_mu);
-        pthread_join(w->prep_thread, NULL);
+        wal_prep_stop(&w->prep);
         io_uring_queue_exit(&w->ring);
         rc = wal_set_err(err, SEGLOG_EIO, errno, "wal: cannot start the WAL thread");
         goto fail;
@@ -1360,11 +1052,7 @@ void wal_close(wal *w)
     while (w->space_waiters > 0) /* producers that were waiting leave with SEGLOG_ESHUTDOWN */
         pthread_cond_wait(&w->space_cv, &w->mu);
     pthread_mutex_unlock(&w->mu);
-    pthread_mutex_lock(&w->prep_mu);
-    w->prep_stop = true;
-    pthread_cond_broadcast(&w->prep_cv);
-    pthread_mutex_unlock(&w->prep_mu);
-    pthread_join(w->prep_thread, NULL);
+    wal_prep_stop(&w->prep);
     io_uring_queue_exit(&w->ring);
     wal_free(w);
 }
@@ -1581,12 +1269,7 @@ int wal_append_sync(wal *w, uint8_t type, const void *payload, uint32_t len, uin
 
 void wal_checkpoint(wal *w, uint64_t seq)
 {
-    pthread_mutex_lock(&w->prep_mu);
-    if (seq > w->checkpoint_seq) {
-        w->checkpoint_seq = seq;
-        pthread_cond_broadcast(&w->prep_cv);
-    }
-    pthread_mutex_unlock(&w->prep_mu);
+    wal_prep_checkpoint(&w->prep, seq);
 }
 
 void wal_stats_get(wal *w, wal_stats *out)
@@ -1606,13 +1289,5 @@ void wal_stats_get(wal *w, wal_stats *out)
     out->fsyncs_submitted = atomic_load(&w->n_fsyncs);
     out->short_writes = atomic_load(&w->n_short);
     out->rotations = atomic_load(&w->n_rotations);
-    pthread_mutex_lock(&w->prep_mu);
-    out->files_created = w->files_created;
-    out->files_recycled = w->files_recycled;
-    out->files_removed = w->files_removed;
-    out->checkpoint_seq = w->checkpoint_seq;
-    out->live_files = w->n_files;
-    out->spare_files = w->n_spares;
-    out->reserve_files = w->n_reserve;
-    pthread_mutex_unlock(&w->prep_mu);
+    wal_prep_stats_get(&w->prep, out);
 }
