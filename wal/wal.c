@@ -8,20 +8,8 @@
  *   wal-<16 hex digits>.log, numbered upwards. Two jobs have files of their own: wal_prepare.c,
  *   the preparer thread, which makes the next files ready and recycles or removes those behind
  *   the checkpoint, so that neither ever happens on the append path; and wal_scan.c, the recovery
- *   scan that wal_open and the offline tools run. The on-disk format follows.
- *
- * ON-DISK FORMAT (little-endian; codecs in wal_format.c)
- *   File: a 4 KiB header block ("SEGLOGWL", format version, file number, size, record limit,
- *   CRC32C), then frames from offset 4096. A frame is a 32-byte header and the payload, padded to
- *   8 bytes:
- *       crc u32 | len u32 | seq u64 | synced_seq u64 | file_no u32 | type u8 | flags u8 | 0 u16
- *   crc is CRC32C over the payload and then header bytes 4..31, so producers checksum their payload
- *   as they copy it in and the WAL thread completes it over 28 bytes when it stamps the two fields
- *   only it knows: file_no (the low 32 bits of the file's number; a recycled file's old frames carry their
- *   old number and read as "stale", i.e. unwritten) and synced_seq (every record <= synced_seq was
- *   durable when this frame was submitted). Type 1 is padding (O_DIRECT groups end on 4 KiB), also
- *   used as a "marker" written whenever the WAL goes idle, to vouch for the groups before it (a
- *   bare header, or one block under O_DIRECT).
+ *   scan that wal_open and the offline tools run. The on-disk format (files, frames, markers) is
+ *   described at the top of wal_format.c; wal/README.md tells the whole story for a newcomer.
  *
  * GROUP COMMIT
  *   Producers copy framed records into the filling slot of a ring of (inflight + 2) slot buffers

@@ -1,8 +1,14 @@
 /*
- * wal_internal.h — the WAL's private header. First the frame and file-header codecs, shared by the
- * WAL's files, the tests and the fuzz targets (nothing there does I/O; the format is described at
- * the top of wal.c); then what the WAL's own files share with one another: the one wal_set_err,
- * the recovery scan (wal_scan.c) and the preparer (wal_prepare.c).
+ * wal_internal.h — the WAL's private header, in two parts.
+ *
+ * First the frame and file-header codecs (wal_format.c), the CRC32C paths (crc32c.c) and the
+ * little-endian helpers: shared by the WAL's files, its tests and fuzz targets, and also used by
+ * storage/ and the tools, which decode WAL bytes themselves. Nothing there does I/O. The format
+ * they encode is described at the top of wal_format.c.
+ *
+ * Then what the WAL's own files share with one another and nothing else should use: the one
+ * wal_set_err, the recovery scan's types and calls (wal_scan.c), and the preparer's state and
+ * calls (wal_prepare.c). No io_uring type appears here: struct wal and the ring stay in wal.c.
  */
 #ifndef SEGLOG_WAL_INTERNAL_H
 #define SEGLOG_WAL_INTERNAL_H
