@@ -264,152 +264,218 @@ static bool bad_header_holds_needed(const wal_scan_file *f, uint64_t from_seq, u
     return false;
 }
 
+/* The state of one wal_scan_walk, handed from step to step. */
+typedef struct walk {
+    wal_scan *sc;
+    const char *dir;
+    uint64_t from_seq;
+    wal_replay_fn replay; /* may be NULL */
+    void *ctx;
+    wal_scan_report *rep;
+    seglog_error *err;
+    uint64_t expect;      /* next sequence, 0 until the first record */
+    bool ended;           /* the end is found: no later file may hold records */
+    bool have_end;        /* sc's end is set */
+} walk;
+
+/* A file after the end of the log: any valid frame of it was written after the end. */
+static int walk_after_end(const walk *wk, const wal_scan_file *f, const char *name)
+{
+    uint64_t ms, me, fo;
+    if (f->size > WAL_FILE_HEADER_BYTES &&
+        scan_ahead(f, file_record_max(f), WAL_FILE_HEADER_BYTES, &ms, &me, &fo)) {
+        const wal_scan *sc = wk->sc;
+        char ename[WAL_FILE_NAME_MAX];
+        wal_file_name(ename, sc->end_idx < sc->n ? sc->files[sc->end_idx].file_no : 0);
+        return wal_set_err(wk->err, SEGLOG_ECORRUPT, 0,
+                           "wal: corruption: the log ends at %s/%s offset %" PRIu64
+                           " but %s offset %" PRIu64 " holds records written after it",
+                           wk->dir, ename, sc->end_off, name, fo);
+    }
+    return SEGLOG_OK;
+}
+
+/* A file whose header is damaged or names another file (DAMAGED AND RECYCLED HEADERS). */
+static int walk_bad_header(const walk *wk, const wal_scan_file *f, const char *name)
+{
+    uint64_t at = 0;
+    if (bad_header_holds_needed(f, wk->from_seq, &at))
+        return wal_set_err(wk->err, SEGLOG_ECORRUPT, 0,
+                           "wal: corruption: the header of %s/%s is damaged but the file "
+                           "holds records needed from %" PRIu64 " on (a frame at offset %"
+                           PRIu64 ")",
+                           wk->dir, name, wk->from_seq > 1 ? wk->from_seq : 1, at);
+    return SEGLOG_OK; /* nothing in it is needed: ignored, and open removes it */
+}
+
+/* Reads f's frames in order from its first while they are the expected records (or padding, or
+ * a lost marker), replaying them. Leaves in *pos where it stopped and in *st what is there. */
+static int walk_frames(walk *wk, wal_scan_file *f, const char *name, uint64_t *pos,
+                       wal_frame_status *st)
+{
+    uint32_t rmax = file_record_max(f);
+    uint32_t want = (uint32_t)f->file_no;
+    wal_scan_report *rep = wk->rep;
+    wal_frame fr;
+    *pos = WAL_FILE_HEADER_BYTES;
+    *st = WAL_FRAME_ZERO;
+    while (f->size > *pos) {
+        *st = wal_frame_check(f->map + *pos, f->size - *pos, want, rmax, &fr);
+        uint64_t next = 0;
+        if (*st != WAL_FRAME_OK && wk->expect != 0 &&
+            lost_marker_at(f, rmax, *pos, wk->expect, &next)) {
+            *pos = next;
+            continue;
+        }
+        if (*st != WAL_FRAME_OK)
+            break;
+        if (fr.type == WAL_TYPE_PAD) {
+            *pos += wal_frame_size(fr.len);
+            continue;
+        }
+        if (wk->expect != 0 && fr.seq != wk->expect)
+            break;
+        if (wk->expect == 0 && wk->from_seq > 0 && fr.seq > wk->from_seq)
+            return wal_set_err(wk->err, SEGLOG_ECORRUPT, 0,
+                               "wal: records from %" PRIu64
+                               " are needed but the WAL starts at %" PRIu64 " (%s/%s)",
+                               wk->from_seq, fr.seq, wk->dir, name);
+        if (f->first_seq == 0)
+            f->first_seq = fr.seq;
+        f->records++;
+        rep->records++;
+        if (rep->first_seq == 0)
+            rep->first_seq = fr.seq;
+        rep->last_seq = fr.seq;
+        if (fr.seq >= wk->from_seq && wk->replay) {
+            int rc = wk->replay(wk->ctx, fr.seq, fr.type, f->map + *pos + WAL_FRAME_HEADER_BYTES,
+                                fr.len);
+            if (rc != 0)
+                return rc;
+        }
+        if (fr.seq >= wk->from_seq)
+            rep->replayed++;
+        wk->expect = fr.seq + 1;
+        *pos += wal_frame_size(fr.len);
+    }
+    return SEGLOG_OK;
+}
+
+/* The log ends in file i at pos, at a torn tail: records the end and reports how much is cut. */
+static void walk_torn(walk *wk, uint32_t i, uint64_t pos, wal_frame_status st, bool after,
+                      uint64_t max_end)
+{
+    wal_scan *sc = wk->sc;
+    const wal_scan_file *f = &sc->files[i];
+    wal_scan_report *rep = wk->rep;
+    sc->end_idx = i;
+    sc->end_off = pos;
+    sc->torn = true;
+    wk->ended = wk->have_end = true;
+    rep->end = WAL_END_TORN;
+    uint64_t extent = after ? max_end : pos + WAL_FRAME_HEADER_BYTES;
+    if (!after && st != WAL_FRAME_OK && f->size - pos >= WAL_FRAME_HEADER_BYTES) {
+        uint64_t len = wal_get32(f->map + pos + 4);
+        if (len <= file_record_max(f))
+            extent = pos + wal_frame_size((uint32_t)len);
+    }
+    if (extent > f->size)
+        extent = f->size;
+    rep->torn_bytes = extent - pos;
+    snprintf(rep->end_reason, sizeof rep->end_reason,
+             "torn tail: %s at offset %" PRIu64 ", %" PRIu64
+             " bytes of unacknowledged records cut off",
+             st == WAL_FRAME_TRUNCATED ? "a truncated frame"
+             : st == WAL_FRAME_OK      ? "a frame out of sequence"
+             : st == WAL_FRAME_BAD     ? "a damaged frame"
+                                       : "a gap",
+             pos, rep->torn_bytes);
+}
+
+/* The walk of file i stopped at pos, where st was found: decides whether that is damage, a torn
+ * tail, a clean end, or (an empty file before the first record) no end at all. */
+static int walk_stopped(walk *wk, uint32_t i, const char *name, uint64_t pos, wal_frame_status st)
+{
+    wal_scan *sc = wk->sc;
+    const wal_scan_file *f = &sc->files[i];
+    uint64_t expect = wk->expect;
+    /* fewer bytes than a frame header never hold a frame (the writer moves to the next file
+     * when a group does not fit): in a recycled file they are a previous use's, not a tear */
+    if (f->size < pos + WAL_FRAME_HEADER_BYTES)
+        st = WAL_FRAME_ZERO;
+    uint64_t eref = expect ? expect : (wk->from_seq > 1 ? wk->from_seq : 1);
+    uint64_t max_synced = 0, max_end = 0, first_off = 0;
+    bool after = f->size > pos &&
+                 scan_ahead(f, file_record_max(f), pos, &max_synced, &max_end, &first_off);
+    bool damaged = st == WAL_FRAME_BAD || st == WAL_FRAME_TRUNCATED || st == WAL_FRAME_OK;
+    /* a marker torn at the end of the file, the next group at the start of the next file */
+    bool marker_at_end = !after && damaged && st != WAL_FRAME_OK && expect != 0 &&
+                         i + 1 < sc->n && sc->files[i + 1].header_rc == SEGLOG_OK &&
+                         follows_marker(&sc->files[i + 1], file_record_max(&sc->files[i + 1]),
+                                        WAL_FILE_HEADER_BYTES, expect);
+    if (marker_at_end)
+        damaged = false;
+    if (after && max_synced >= eref)
+        return wal_set_err(wk->err, SEGLOG_ECORRUPT, 0,
+                           "wal: corruption at %s/%s offset %" PRIu64 " (record %" PRIu64
+                           " expected): records after it, up to offset %" PRIu64
+                           ", were written when it was already durable",
+                           wk->dir, name, pos, eref, max_end);
+    if (after || damaged) {
+        walk_torn(wk, i, pos, st, after, max_end);
+        return SEGLOG_OK;
+    }
+    if (pos == WAL_FILE_HEADER_BYTES && expect != 0) {
+        wk->ended = true; /* an empty file after the last one written: the log ended before */
+        return SEGLOG_OK;
+    }
+    /* No record so far: an empty file is the end unless a later file holds records (the
+     * writer rotated away from it before a group fitted, and it was not yet recycled: the
+     * log starts after it; test_wal_empty_file_before_the_first_record). The first such file
+     * stays the end when none does; the check that the records from from_seq are all here
+     * is the one in walk_frames, on the first record found. */
+    if (pos == WAL_FILE_HEADER_BYTES && wk->have_end)
+        return SEGLOG_OK;
+    sc->end_idx = i;
+    sc->end_off = pos;
+    wk->have_end = true;
+    wk->rep->end = expect ? WAL_END_CLEAN : WAL_END_EMPTY;
+    snprintf(wk->rep->end_reason, sizeof wk->rep->end_reason, "%s at offset %" PRIu64,
+             st == WAL_FRAME_STALE ? "clean end: a previous use's frames follow"
+                                   : "clean end: unwritten space follows",
+             pos);
+    return SEGLOG_OK;
+}
+
 /* The recovery walk described at the top of this file. */
 int wal_scan_walk(wal_scan *sc, const char *dir, uint64_t from_seq, wal_replay_fn replay,
                   void *ctx, wal_scan_report *rep, seglog_error *err)
 {
-    uint64_t expect = 0; /* next sequence, 0 until the first record */
-    bool ended = false;
-    bool have_end = false;
+    walk wk = {.sc = sc, .dir = dir, .from_seq = from_seq, .replay = replay, .ctx = ctx,
+               .rep = rep, .err = err};
     sc->end_idx = sc->n;
     sc->end_off = WAL_FILE_HEADER_BYTES;
     char name[WAL_FILE_NAME_MAX];
     for (uint32_t i = 0; i < sc->n; i++) {
         wal_scan_file *f = &sc->files[i];
         rep->files++;
-        uint32_t rmax = file_record_max(f);
-        uint32_t want = (uint32_t)f->file_no;
         wal_file_name(name, f->file_no);
-        if (ended) {
-            uint64_t ms, me, fo;
-            if (f->size > WAL_FILE_HEADER_BYTES &&
-                scan_ahead(f, rmax, WAL_FILE_HEADER_BYTES, &ms, &me, &fo)) {
-                char ename[WAL_FILE_NAME_MAX];
-                wal_file_name(ename, sc->end_idx < sc->n ? sc->files[sc->end_idx].file_no : 0);
-                return wal_set_err(err, SEGLOG_ECORRUPT, 0,
-                                   "wal: corruption: the log ends at %s/%s offset %" PRIu64
-                                   " but %s offset %" PRIu64 " holds records written after it",
-                                   dir, ename, sc->end_off, name, fo);
-            }
-            continue;
+        int rc;
+        if (wk.ended) {
+            rc = walk_after_end(&wk, f, name);
+        } else if (f->header_rc != SEGLOG_OK) {
+            rc = walk_bad_header(&wk, f, name);
+        } else {
+            uint64_t pos;
+            wal_frame_status st;
+            rc = walk_frames(&wk, f, name, &pos, &st);
+            if (rc == SEGLOG_OK)
+                rc = walk_stopped(&wk, i, name, pos, st);
         }
-        if (f->header_rc != SEGLOG_OK) {
-            uint64_t at = 0;
-            if (bad_header_holds_needed(f, from_seq, &at))
-                return wal_set_err(err, SEGLOG_ECORRUPT, 0,
-                                   "wal: corruption: the header of %s/%s is damaged but the file "
-                                   "holds records needed from %" PRIu64 " on (a frame at offset %"
-                                   PRIu64 ")",
-                                   dir, name, from_seq > 1 ? from_seq : 1, at);
-            continue; /* nothing in it is needed: ignored, and open removes it */
-        }
-        uint64_t pos = WAL_FILE_HEADER_BYTES;
-        wal_frame_status st = WAL_FRAME_ZERO;
-        wal_frame fr;
-        while (f->size > pos) {
-            st = wal_frame_check(f->map + pos, f->size - pos, want, rmax, &fr);
-            uint64_t next = 0;
-            if (st != WAL_FRAME_OK && expect != 0 && lost_marker_at(f, rmax, pos, expect, &next)) {
-                pos = next;
-                continue;
-            }
-            if (st != WAL_FRAME_OK)
-                break;
-            if (fr.type == WAL_TYPE_PAD) {
-                pos += wal_frame_size(fr.len);
-                continue;
-            }
-            if (expect != 0 && fr.seq != expect)
-                break;
-            if (expect == 0 && from_seq > 0 && fr.seq > from_seq)
-                return wal_set_err(err, SEGLOG_ECORRUPT, 0,
-                                   "wal: records from %" PRIu64
-                                   " are needed but the WAL starts at %" PRIu64 " (%s/%s)",
-                                   from_seq, fr.seq, dir, name);
-            if (f->first_seq == 0)
-                f->first_seq = fr.seq;
-            f->records++;
-            rep->records++;
-            if (rep->first_seq == 0)
-                rep->first_seq = fr.seq;
-            rep->last_seq = fr.seq;
-            if (fr.seq >= from_seq && replay) {
-                int rc = replay(ctx, fr.seq, fr.type, f->map + pos + WAL_FRAME_HEADER_BYTES, fr.len);
-                if (rc != 0)
-                    return rc;
-            }
-            if (fr.seq >= from_seq)
-                rep->replayed++;
-            expect = fr.seq + 1;
-            pos += wal_frame_size(fr.len);
-        }
-        /* fewer bytes than a frame header never hold a frame (the writer moves to the next file
-         * when a group does not fit): in a recycled file they are a previous use's, not a tear */
-        if (f->size < pos + WAL_FRAME_HEADER_BYTES)
-            st = WAL_FRAME_ZERO;
-        uint64_t eref = expect ? expect : (from_seq > 1 ? from_seq : 1);
-        uint64_t max_synced = 0, max_end = 0, first_off = 0;
-        bool after = f->size > pos && scan_ahead(f, rmax, pos, &max_synced, &max_end, &first_off);
-        bool damaged = st == WAL_FRAME_BAD || st == WAL_FRAME_TRUNCATED || st == WAL_FRAME_OK;
-        /* a marker torn at the end of the file, the next group at the start of the next file */
-        bool marker_at_end = !after && damaged && st != WAL_FRAME_OK && expect != 0 &&
-                             i + 1 < sc->n && sc->files[i + 1].header_rc == SEGLOG_OK &&
-                             follows_marker(&sc->files[i + 1], file_record_max(&sc->files[i + 1]),
-                                            WAL_FILE_HEADER_BYTES, expect);
-        if (marker_at_end)
-            damaged = false;
-        if (after && max_synced >= eref)
-            return wal_set_err(err, SEGLOG_ECORRUPT, 0,
-                               "wal: corruption at %s/%s offset %" PRIu64 " (record %" PRIu64
-                               " expected): records after it, up to offset %" PRIu64
-                               ", were written when it was already durable",
-                               dir, name, pos, eref, max_end);
-        if (after || damaged) {
-            sc->end_idx = i;
-            sc->end_off = pos;
-            sc->torn = true;
-            ended = have_end = true;
-            rep->end = WAL_END_TORN;
-            uint64_t extent = after ? max_end : pos + WAL_FRAME_HEADER_BYTES;
-            if (!after && st != WAL_FRAME_OK && f->size - pos >= WAL_FRAME_HEADER_BYTES) {
-                uint64_t len = wal_get32(f->map + pos + 4);
-                if (len <= rmax)
-                    extent = pos + wal_frame_size((uint32_t)len);
-            }
-            if (extent > f->size)
-                extent = f->size;
-            rep->torn_bytes = extent - pos;
-            snprintf(rep->end_reason, sizeof rep->end_reason,
-                     "torn tail: %s at offset %" PRIu64 ", %" PRIu64
-                     " bytes of unacknowledged records cut off",
-                     st == WAL_FRAME_TRUNCATED ? "a truncated frame"
-                     : st == WAL_FRAME_OK      ? "a frame out of sequence"
-                     : st == WAL_FRAME_BAD     ? "a damaged frame"
-                                               : "a gap",
-                     pos, rep->torn_bytes);
-            continue;
-        }
-        if (pos == WAL_FILE_HEADER_BYTES && expect != 0) {
-            ended = true; /* an empty file after the last one written: the log ended before */
-            continue;
-        }
-        /* No record so far: an empty file is the end unless a later file holds records (the
-         * writer rotated away from it before a group fitted, and it was not yet recycled: the
-         * log starts after it; test_wal_empty_file_before_the_first_record). The first such file
-         * stays the end when none does; the check that the records from from_seq are all here
-         * is the one above, on the first record found. */
-        if (pos == WAL_FILE_HEADER_BYTES && have_end)
-            continue;
-        sc->end_idx = i;
-        sc->end_off = pos;
-        have_end = true;
-        rep->end = expect ? WAL_END_CLEAN : WAL_END_EMPTY;
-        snprintf(rep->end_reason, sizeof rep->end_reason, "%s at offset %" PRIu64,
-                 st == WAL_FRAME_STALE ? "clean end: a previous use's frames follow"
-                                       : "clean end: unwritten space follows",
-                 pos);
+        if (rc != SEGLOG_OK)
+            return rc;
     }
-    sc->next_seq = expect;
+    sc->next_seq = wk.expect;
     if (sc->end_idx < sc->n)
         wal_file_name(rep->end_file, sc->files[sc->end_idx].file_no);
     rep->end_offset = sc->end_off;
