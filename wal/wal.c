@@ -888,6 +888,128 @@ static int alloc_slots(wal *w, seglog_error *err)
     return SEGLOG_OK;
 }
 
+/* Allocates a wal for dir (already checked to fit) with opts (already checked): its locks and the
+ * preparer's state, no file yet. NULL when out of memory. */
+static wal *wal_create(const char *dir, const wal_options *opts)
+{
+    wal *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    snprintf(w->dir, sizeof w->dir, "%s", dir);
+    w->opt = *opts;
+    w->dir_fd = w->lock_fd = w->event_fd = w->cur_fd = -1;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->space_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    wal_prep_init(&w->prep, w->dir, &w->opt);
+    return w;
+}
+
+/* Opens the directory and takes its lock file: SEGLOG_EBUSY if another process holds it. */
+static int lock_dir(wal *w, seglog_error *err)
+{
+    const char *dir = w->dir;
+    w->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (w->dir_fd < 0)
+        return wal_set_err(err, SEGLOG_EIO, errno, "wal: cannot open directory %s: %s", dir,
+                           strerror(errno));
+    w->prep.dir_fd = w->dir_fd;
+    w->lock_fd = openat(w->dir_fd, WAL_LOCK_FILE, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (w->lock_fd < 0)
+        return wal_set_err(err, SEGLOG_EIO, errno, "wal: cannot create %s/%s: %s", dir,
+                           WAL_LOCK_FILE, strerror(errno));
+    if (flock(w->lock_fd, LOCK_EX | LOCK_NB) != 0)
+        return errno == EWOULDBLOCK
+                   ? wal_set_err(err, SEGLOG_EBUSY, errno,
+                                 "wal: %s is in use by another process (lock on %s held)", dir,
+                                 WAL_LOCK_FILE)
+                   : wal_set_err(err, SEGLOG_EIO, errno, "wal: cannot lock %s/%s: %s", dir,
+                                 WAL_LOCK_FILE, strerror(errno));
+    return SEGLOG_OK;
+}
+
+/* Zeroes from the cut to the end of the file before anything new is written there, so that no
+ * later recovery can take a leftover of the cut groups for a record. */
+static int cut_torn_tail(wal *w, const wal_scan *sc, seglog_error *err)
+{
+    WAL_KILL_POINT(WAL_KILL_IN_RECOVERY);
+    const wal_scan_file *f = &sc->files[sc->end_idx];
+    char name[WAL_FILE_NAME_MAX];
+    wal_file_name(name, f->file_no);
+    int fd = openat(w->dir_fd, name, O_WRONLY | O_CLOEXEC);
+    int zrc = fd < 0 ? -errno : wal_zero_range(fd, sc->end_off, f->size);
+    if (fd >= 0)
+        close(fd);
+    if (zrc != 0)
+        return wal_set_err(err, SEGLOG_EIO, -zrc, "wal: cannot cut the torn tail of %s/%s: %s",
+                           w->dir, name, strerror(-zrc));
+    return SEGLOG_OK;
+}
+
+/* The recovery at open: scans the directory (replaying from replay_from_seq), cuts a torn tail,
+ * adopts the files and opens the one to write at the end of the log. */
+static int recover(wal *w, uint64_t replay_from_seq, wal_replay_fn replay, void *replay_ctx,
+                   wal_scan_report *rep, seglog_error *err)
+{
+    wal_scan sc = {0};
+    int rc = wal_scan_list(w->dir_fd, w->dir, true, &sc, err);
+    if (rc == SEGLOG_OK)
+        rc = wal_scan_walk(&sc, w->dir, replay_from_seq, replay, replay_ctx, rep, err);
+    if (rc == SEGLOG_OK && sc.torn)
+        rc = cut_torn_tail(w, &sc, err);
+    if (rc == SEGLOG_OK)
+        rc = wal_prep_adopt_scan(&w->prep, &sc, err);
+    if (rc == SEGLOG_OK)
+        rc = start_writing(w, &sc, err);
+    wal_scan_free(&sc);
+    return rc;
+}
+
+/* New records follow the last one found (last_seq, 0 if none), and come at least at
+ * replay_from_seq; everything before is durable, and behind the checkpoint. */
+static int set_sequences(wal *w, uint64_t last, uint64_t replay_from_seq, seglog_error *err)
+{
+    if (last > 0 && replay_from_seq > last + 1)
+        return wal_set_err(err, SEGLOG_ECORRUPT, 0,
+                           "wal: records from %" PRIu64 " are needed but the WAL in %s ends at %"
+                           PRIu64,
+                           replay_from_seq, w->dir, last);
+    w->next_seq = last + 1;
+    if (w->next_seq < replay_from_seq)
+        w->next_seq = replay_from_seq;
+    w->durable_seq = w->next_seq - 1;
+    w->prep.checkpoint_seq = replay_from_seq > 0 ? replay_from_seq - 1 : 0;
+    return SEGLOG_OK;
+}
+
+/* Sets up the eventfd and the ring, and starts the preparer and the WAL thread. */
+static int start_threads(wal *w, seglog_error *err)
+{
+    w->event_fd = eventfd(0, EFD_CLOEXEC);
+    if (w->event_fd < 0)
+        return wal_set_err(err, SEGLOG_EIO, errno, "wal: eventfd failed: %s", strerror(errno));
+    unsigned entries = 8;
+    while (entries < 2 * w->nslots + 8)
+        entries <<= 1;
+    int urc = io_uring_queue_init(entries, &w->ring, 0);
+    if (urc < 0)
+        return wal_set_err(err, urc == -ENOSYS || urc == -EPERM ? SEGLOG_ENOTSUP : SEGLOG_EIO,
+                           -urc, "wal: io_uring_queue_init failed: %s", strerror(-urc));
+    if (wal_prep_start(&w->prep) != 0) {
+        io_uring_queue_exit(&w->ring);
+        return wal_set_err(err, SEGLOG_EIO, errno, "wal: cannot start the preparer thread");
+    }
+    if (pthread_create(&w->thread, NULL, wal_main, w) != 0) {
+        wal_prep_stop(&w->prep);
+        io_uring_queue_exit(&w->ring);
+        return wal_set_err(err, SEGLOG_EIO, errno, "wal: cannot start the WAL thread");
+    }
+    return SEGLOG_OK;
+}
+
 int wal_open(wal **out, const char *dir, const wal_options *opts, uint64_t replay_from_seq,
              wal_replay_fn replay, void *replay_ctx, wal_scan_report *report, seglog_error *err)
 {
@@ -906,121 +1028,24 @@ int wal_open(wal **out, const char *dir, const wal_options *opts, uint64_t repla
     if (strlen(dir) >= WAL_PATH_MAX)
         return wal_set_err(err, SEGLOG_EINVAL, 0, "wal: directory path longer than %u bytes",
                            WAL_PATH_MAX);
-    wal *w = calloc(1, sizeof *w);
+    wal *w = wal_create(dir, opts);
     if (!w)
         return wal_set_err(err, SEGLOG_ENOMEM, ENOMEM, "wal: out of memory");
-    snprintf(w->dir, sizeof w->dir, "%s", dir);
-    w->opt = *opts;
-    w->dir_fd = w->lock_fd = w->event_fd = w->cur_fd = -1;
-    pthread_mutex_init(&w->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->space_cv, &ca);
-    pthread_condattr_destroy(&ca);
-    wal_prep_init(&w->prep, w->dir, &w->opt);
-
-    wal_scan sc = {0};
-
-    w->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (w->dir_fd < 0) {
-        rc = wal_set_err(err, SEGLOG_EIO, errno, "wal: cannot open directory %s: %s", dir,
-                         strerror(errno));
-        goto fail;
-    }
-    w->prep.dir_fd = w->dir_fd;
-    w->lock_fd = openat(w->dir_fd, WAL_LOCK_FILE, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (w->lock_fd < 0) {
-        rc = wal_set_err(err, SEGLOG_EIO, errno, "wal: cannot create %s/%s: %s", dir, WAL_LOCK_FILE,
-                         strerror(errno));
-        goto fail;
-    }
-    if (flock(w->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        rc = errno == EWOULDBLOCK
-                 ? wal_set_err(err, SEGLOG_EBUSY, errno,
-                               "wal: %s is in use by another process (lock on %s held)", dir,
-                               WAL_LOCK_FILE)
-                 : wal_set_err(err, SEGLOG_EIO, errno, "wal: cannot lock %s/%s: %s", dir,
-                               WAL_LOCK_FILE, strerror(errno));
-        goto fail;
-    }
-    rc = wal_scan_list(w->dir_fd, dir, true, &sc, err);
+    rc = lock_dir(w, err);
     if (rc == SEGLOG_OK)
-        rc = wal_scan_walk(&sc, dir, replay_from_seq, replay, replay_ctx, rep, err);
-    if (rc != SEGLOG_OK)
-        goto fail;
-    if (sc.torn) {
-        /* Zero from the cut to the end of the file before anything new is written there, so that
-         * no later recovery can take a leftover of the cut groups for a record. */
-        WAL_KILL_POINT(WAL_KILL_IN_RECOVERY);
-        wal_scan_file *f = &sc.files[sc.end_idx];
-        char name[WAL_FILE_NAME_MAX];
-        wal_file_name(name, f->file_no);
-        int fd = openat(w->dir_fd, name, O_WRONLY | O_CLOEXEC);
-        int zrc = fd < 0 ? -errno : wal_zero_range(fd, sc.end_off, f->size);
-        if (fd >= 0)
-            close(fd);
-        if (zrc != 0) {
-            rc = wal_set_err(err, SEGLOG_EIO, -zrc, "wal: cannot cut the torn tail of %s/%s: %s",
-                             dir, name, strerror(-zrc));
-            goto fail;
-        }
-    }
-    rc = wal_prep_adopt_scan(&w->prep, &sc, err);
-    if (rc == SEGLOG_OK)
-        rc = start_writing(w, &sc, err);
+        rc = recover(w, replay_from_seq, replay, replay_ctx, rep, err);
     if (rc == SEGLOG_OK)
         rc = alloc_slots(w, err);
-    if (rc != SEGLOG_OK)
-        goto fail;
-    wal_scan_free(&sc);
-
-    uint64_t last = rep->last_seq;
-    if (last > 0 && replay_from_seq > last + 1) {
-        rc = wal_set_err(err, SEGLOG_ECORRUPT, 0,
-                         "wal: records from %" PRIu64 " are needed but the WAL in %s ends at %"
-                         PRIu64,
-                         replay_from_seq, dir, last);
-        goto fail;
-    }
-    w->next_seq = last + 1;
-    if (w->next_seq < replay_from_seq)
-        w->next_seq = replay_from_seq;
-    w->durable_seq = w->next_seq - 1;
-    w->prep.checkpoint_seq = replay_from_seq > 0 ? replay_from_seq - 1 : 0;
-
-    w->event_fd = eventfd(0, EFD_CLOEXEC);
-    if (w->event_fd < 0) {
-        rc = wal_set_err(err, SEGLOG_EIO, errno, "wal: eventfd failed: %s", strerror(errno));
-        goto fail;
-    }
-    unsigned entries = 8;
-    while (entries < 2 * w->nslots + 8)
-        entries <<= 1;
-    int urc = io_uring_queue_init(entries, &w->ring, 0);
-    if (urc < 0) {
-        rc = wal_set_err(err, urc == -ENOSYS || urc == -EPERM ? SEGLOG_ENOTSUP : SEGLOG_EIO, -urc,
-                         "wal: io_uring_queue_init failed: %s", strerror(-urc));
-        goto fail;
-    }
-    if (wal_prep_start(&w->prep) != 0) {
-        io_uring_queue_exit(&w->ring);
-        rc = wal_set_err(err, SEGLOG_EIO, errno, "wal: cannot start the preparer thread");
-        goto fail;
-    }
-    if (pthread_create(&w->thread, NULL, wal_main, w) != 0) {
-        wal_prep_stop(&w->prep);
-        io_uring_queue_exit(&w->ring);
-        rc = wal_set_err(err, SEGLOG_EIO, errno, "wal: cannot start the WAL thread");
-        goto fail;
+    if (rc == SEGLOG_OK)
+        rc = set_sequences(w, rep->last_seq, replay_from_seq, err);
+    if (rc == SEGLOG_OK)
+        rc = start_threads(w, err);
+    if (rc != SEGLOG_OK) {
+        wal_free(w);
+        return rc;
     }
     *out = w;
     return SEGLOG_OK;
-
-fail:
-    wal_scan_free(&sc);
-    wal_free(w);
-    return rc;
 }
 
 void wal_close(wal *w)
