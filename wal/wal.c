@@ -5,11 +5,12 @@
  *   The WAL as a whole (struct wal: wal_open, wal_close, the lock file wal.lock), the bounded
  *   queue that producers append to, and the WAL thread, which alone owns the io_uring ring and the
  *   file being written. The WAL lives in one directory of preallocated files
- *   wal-<16 hex digits>.log, numbered upwards. Two jobs have files of their own: wal_prepare.c,
+ *   wal-<16 hex digits>.log, numbered upwards. Other jobs have files of their own: wal_prepare.c,
  *   the preparer thread, which makes the next files ready and recycles or removes those behind
- *   the checkpoint, so that neither ever happens on the append path; and wal_scan.c, the recovery
- *   scan that wal_open and the offline tools run. The on-disk format (files, frames, markers) is
- *   described at the top of wal_format.c; wal/README.md tells the whole story for a newcomer.
+ *   the checkpoint, so that neither ever happens on the append path; wal_scan.c, the recovery
+ *   scan that wal_open and the offline tools run; and wal_hooks.c, fault injection and kill
+ *   points for the tests. The on-disk format (files, frames, markers) is described at the top of
+ *   wal_format.c; wal/README.md tells the whole story for a newcomer.
  *
  * GROUP COMMIT
  *   Producers copy framed records into the filling slot of a ring of (inflight + 2) slot buffers
@@ -65,7 +66,6 @@
 #include <inttypes.h>
 #include <liburing.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -177,7 +177,7 @@ struct wal {
     bool cur_first_seq_known;
     uint32_t n_submitted;     /* prefix of the taken slots that was submitted */
     uint64_t event_buf;
-    uint64_t fault_count[2];
+    uint64_t fault_count[2];  /* writes and fsyncs seen, for wal_fault_filter */
     pthread_t thread;          /* written before wal_open returns */
 
     /* The preparer's state, guarded by prep.mu (wal_prepare.c). */
@@ -252,85 +252,6 @@ static int options_check(const wal_options *o, seglog_error *err)
                            "wal: fault injection requested but not compiled in "
                            "(configure with -DSEGLOG_FAULT_INJECTION=ON)");
     return SEGLOG_OK;
-}
-
-/* ---- fault injection and kill points ---------------------------------------------------------- */
-
-bool wal_faults_compiled(void)
-{
-#ifdef SEGLOG_FAULT_INJECTION
-    return true;
-#else
-    return false;
-#endif
-}
-
-bool wal_kill_points_compiled(void)
-{
-#ifdef SEGLOG_KILL_POINTS
-    return true;
-#else
-    return false;
-#endif
-}
-
-#ifdef SEGLOG_KILL_POINTS
-static pthread_once_t kill_once = PTHREAD_ONCE_INIT;
-static const char *kill_name;
-static atomic_long kill_countdown;
-
-static void kill_init(void)
-{
-    kill_name = getenv("SEGLOG_KILL_POINT");
-    const char *after = getenv("SEGLOG_KILL_AFTER");
-    long n = after ? strtol(after, NULL, 10) : 1;
-    atomic_store(&kill_countdown, n > 0 ? n : 1);
-}
-
-void wal_kill_point_reset(void)
-{
-    pthread_once(&kill_once, kill_init);
-    kill_init();
-}
-
-void wal_kill_point(const char *name)
-{
-    pthread_once(&kill_once, kill_init);
-    if (kill_name && strcmp(kill_name, name) == 0 && atomic_fetch_sub(&kill_countdown, 1) == 1) {
-        fprintf(stderr, "seglog: kill point %s reached\n", name);
-        raise(SIGKILL);
-    }
-}
-#else
-void wal_kill_point_reset(void)
-{
-}
-
-void wal_kill_point(const char *name)
-{
-    (void)name;
-}
-#endif
-
-/* Replaces a completion result as the fault plan says; a no-op unless compiled in. */
-static int fault_filter(wal *w, wal_fault_op op, int res, uint64_t len)
-{
-#ifdef SEGLOG_FAULT_INJECTION
-    uint64_t nth = ++w->fault_count[op];
-    for (size_t i = 0; i < w->opt.n_faults; i++) {
-        const wal_fault *f = &w->opt.faults[i];
-        if (f->op != op || !(nth == f->nth || (f->persistent && nth > f->nth)))
-            continue;
-        if (f->result == WAL_FAULT_SHORT)
-            return res > 0 ? (int)(len / 2) : res;
-        return f->result;
-    }
-#else
-    (void)w;
-    (void)op;
-    (void)len;
-#endif
-    return res;
 }
 
 /* ---- the WAL thread ---------------------------------------------------------------------------- */
@@ -589,7 +510,7 @@ static void handle_cqe(wal *w, uint64_t data, int res)
     s->pending--;
     if (op == OP_WRITE) {
         uint64_t want = s->write_len - s->written;
-        res = fault_filter(w, WAL_FAULT_WRITE, res, want);
+        res = wal_fault_filter(&w->opt, w->fault_count, WAL_FAULT_WRITE, res, want);
         if (res < 0) {
             slot_fail(w, s, res, "write");
         } else if ((uint64_t)res < want) {
@@ -611,7 +532,7 @@ static void handle_cqe(wal *w, uint64_t data, int res)
                 WAL_KILL_POINT(WAL_KILL_AFTER_WRITE);
         }
     } else {
-        res = fault_filter(w, WAL_FAULT_FSYNC, res, 0);
+        res = wal_fault_filter(&w->opt, w->fault_count, WAL_FAULT_FSYNC, res, 0);
         if (res == -ECANCELED && s->write_ok_gen != gen) {
             /* the linked write came back short or failed; the chain was broken */
         } else if (res < 0) {

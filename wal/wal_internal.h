@@ -158,6 +158,13 @@ _Static_assert(WAL_MARKER_DIRECT_BYTES % WAL_BLOCK_BYTES == 0 &&
 int wal_set_err(seglog_error *err, int code, int os_errno, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* ---- test hooks (wal_hooks.c) ---- */
+
+/* Returns res, or what the fault plan in opt puts in its place for this op; fault_count[op]
+ * counts the ops seen (the WAL thread's own counters). No-op unless SEGLOG_FAULT_INJECTION. */
+int wal_fault_filter(const wal_options *opt, uint64_t fault_count[2], wal_fault_op op, int res,
+                     uint64_t len);
+
 /* ---- the recovery scan (wal_scan.c) ---- */
 
 /* One file as the scan saw it. Owned by the wal_scan that lists it: fd and map stay valid until
