@@ -484,22 +484,31 @@ int wal_scan_walk(wal_scan *sc, const char *dir, uint64_t from_seq, wal_replay_f
     return SEGLOG_OK;
 }
 
-int wal_scan_dir(const char *dir, uint64_t from_seq, wal_replay_fn replay, void *replay_ctx,
-                 wal_scan_report *report, seglog_error *err)
+/* The read-only scan that wal_scan_dir and wal_scan_dir_files share: lists dir into *sc (which
+ * the caller frees, even on failure) and walks it, without removing anything. */
+static int scan_dir_readonly(const char *dir, uint64_t from_seq, wal_replay_fn replay, void *ctx,
+                             wal_scan_report *rep, wal_scan *sc, seglog_error *err)
 {
-    wal_scan_report local;
-    wal_scan_report *rep = report ? report : &local;
     memset(rep, 0, sizeof *rep);
     int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir_fd < 0)
         return wal_set_err(err, SEGLOG_EIO, errno, "wal: cannot open directory %s: %s", dir,
                            strerror(errno));
-    wal_scan sc = {0};
-    int rc = wal_scan_list(dir_fd, dir, false, &sc, err);
+    int rc = wal_scan_list(dir_fd, dir, false, sc, err);
     if (rc == SEGLOG_OK)
-        rc = wal_scan_walk(&sc, dir, from_seq, replay, replay_ctx, rep, err);
-    wal_scan_free(&sc);
+        rc = wal_scan_walk(sc, dir, from_seq, replay, ctx, rep, err);
     close(dir_fd);
+    return rc;
+}
+
+int wal_scan_dir(const char *dir, uint64_t from_seq, wal_replay_fn replay, void *replay_ctx,
+                 wal_scan_report *report, seglog_error *err)
+{
+    wal_scan_report local;
+    wal_scan sc = {0};
+    int rc = scan_dir_readonly(dir, from_seq, replay, replay_ctx, report ? report : &local, &sc,
+                               err);
+    wal_scan_free(&sc);
     return rc;
 }
 
@@ -533,18 +542,10 @@ int wal_scan_dir_files(const char *dir, uint64_t from_seq, wal_scan_pos_fn repla
                        uint32_t cap, uint32_t *n_files, seglog_error *err)
 {
     wal_scan_report local;
-    wal_scan_report *rep = report ? report : &local;
-    memset(rep, 0, sizeof *rep);
-    *n_files = 0;
-    int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd < 0)
-        return wal_set_err(err, SEGLOG_EIO, errno, "wal: cannot open directory %s: %s", dir,
-                           strerror(errno));
     wal_scan sc = {0};
     scan_pos sp = {.sc = &sc, .fn = replay, .ctx = replay_ctx};
-    int rc = wal_scan_list(dir_fd, dir, false, &sc, err);
-    if (rc == SEGLOG_OK)
-        rc = wal_scan_walk(&sc, dir, from_seq, replay ? scan_pos_replay : NULL, &sp, rep, err);
+    int rc = scan_dir_readonly(dir, from_seq, replay ? scan_pos_replay : NULL, &sp,
+                               report ? report : &local, &sc, err);
     *n_files = sc.n;
     for (uint32_t i = 0; i < sc.n && i < cap; i++)
         files[i] = (wal_file_info){.file_no = sc.files[i].file_no,
@@ -553,6 +554,5 @@ int wal_scan_dir_files(const char *dir, uint64_t from_seq, wal_scan_pos_fn repla
                                    .records = sc.files[i].records,
                                    .header_rc = sc.files[i].header_rc};
     wal_scan_free(&sc);
-    close(dir_fd);
     return rc;
 }
