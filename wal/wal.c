@@ -1,24 +1,16 @@
 /*
- * wal.c — seglog's write-ahead log: group commit through io_uring, recovery scan, file recycling.
+ * wal.c — seglog's write-ahead log: the queue, group commit through io_uring, open and close.
  *
  * WHAT IT OWNS
- *   One directory of preallocated files wal-<16 hex digits>.log, numbered upwards, a lock file, and
- *   two threads: the WAL thread, which alone owns the io_uring ring and the file being written, and
- *   the preparer, which makes the next files ready (create + zero-fill, or recycle) and removes
- *   files behind the checkpoint, so that neither ever happens on the append path.
- *
- * ON-DISK FORMAT (little-endian; codecs in wal_format.c)
- *   File: a 4 KiB header block ("SEGLOGWL", format version, file number, size, record limit,
- *   CRC32C), then frames from offset 4096. A frame is a 32-byte header and the payload, padded to
- *   8 bytes:
- *       crc u32 | len u32 | seq u64 | synced_seq u64 | file_no u32 | type u8 | flags u8 | 0 u16
- *   crc is CRC32C over the payload and then header bytes 4..31, so producers checksum their payload
- *   as they copy it in and the WAL thread completes it over 28 bytes when it stamps the two fields
- *   only it knows: file_no (the low 32 bits of the file's number; a recycled file's old frames carry their
- *   old number and read as "stale", i.e. unwritten) and synced_seq (every record <= synced_seq was
- *   durable when this frame was submitted). Type 1 is padding (O_DIRECT groups end on 4 KiB), also
- *   used as a "marker" written whenever the WAL goes idle, to vouch for the groups before it (a
- *   bare header, or one block under O_DIRECT).
+ *   The WAL as a whole (struct wal: wal_open, wal_close, the lock file wal.lock), the bounded
+ *   queue that producers append to, and the WAL thread, which alone owns the io_uring ring and the
+ *   file being written. The WAL lives in one directory of preallocated files
+ *   wal-<16 hex digits>.log, numbered upwards. Other jobs have files of their own: wal_prepare.c,
+ *   the preparer thread, which makes the next files ready and recycles or removes those behind
+ *   the checkpoint, so that neither ever happens on the append path; wal_scan.c, the recovery
+ *   scan that wal_open and the offline tools run; and wal_hooks.c, fault injection and kill
+ *   points for the tests. The on-disk format (files, frames, markers) is described at the top of
+ *   wal_format.c; wal/README.md tells the whole story for a newcomer.
  *
  * GROUP COMMIT
  *   Producers copy framed records into the filling slot of a ring of (inflight + 2) slot buffers
@@ -30,7 +22,10 @@
  *   is acknowledged only when it and every earlier group are durable, so callbacks run in sequence
  *   order, each once. A group never spans two files: rotation waits for the groups in flight on the
  *   old file to finish (at most `inflight` fsyncs, once per 64 MiB), then switches to a file the
- *   preparer made ready (created under a .tmp name, filled, fdatasynced, renamed, directory fsynced).
+ *   preparer made ready (NEW FILES at the top of wal_prepare.c). Whenever the WAL goes idle the
+ *   WAL thread writes a marker frame after the last group, so that the last groups before a pause
+ *   are vouched for too (submit_marker; how recovery treats a lost one: LOST MARKERS at the top
+ *   of wal_scan.c).
  *
  * SYNC MODE, MEASURED (tools/bench-wal.sh, 3 runs x 5 s, medians; 2-core VM, ext4 on virtio)
  *   fio on the same directory: 4 KiB O_DIRECT write+fdatasync qd1 13.7-14.6k/s (p50 64-68 us);
@@ -46,69 +41,31 @@
  *   keeps the write and the sync as separate operations that fault injection and the crash suite
  *   can target one by one. sync_mode and direct_io select the others; the benchmark measures all.
  *
- * RECOVERY (wal_scan_dir and wal_open)
- *   Files are read in number order, frames checked one after the other, with the expected sequence
- *   E (the previous frame's + 1). The log ends at the first position that is not a valid frame of
- *   this file with sequence E. Then the rest of that file and every later file are searched, at
- *   every 8-byte offset, for valid frames of their file: if one says synced_seq >= E, the record at
- *   the end was durable, so the end is damage, not a tail: SEGLOG_ECORRUPT naming file and offset.
- *   Otherwise what follows was never acknowledged (acks go in order, and at most `inflight` groups
- *   can be unsynced), and the end is WAL_END_TORN if anything was there, or WAL_END_CLEAN. A torn
- *   tail is zeroed by wal_open (before any new write), so that a later recovery can never take
- *   leftovers of the cut groups for records; writing then resumes at the end. Files without a
- *   record before the first one that has records are not the end (the oldest file can be left
- *   empty when a group did not fit in it); open removes them.
- *
- * LOST MARKERS
- *   An idle marker gets no sync of its own, and nothing else reliably syncs it: in linked mode the
- *   next group's fdatasync covers it only if the marker's write landed first (the two are not
- *   ordered), with RWF_DSYNC the next group's write syncs only its own byte range (a marker that
- *   ends a page, the next group on the next page: the marker's page is never synced), and
- *   rotation never syncs the file it leaves. So a power cut can lose a marker and keep the
- *   acknowledged group written after it. The scan therefore does not end the log at such a hole:
- *   when the first valid frame after the stop lies exactly one marker further on and is record E
- *   with synced_seq E - 1 (as the first frame after a marker always is: a marker is written only
- *   when nothing is in flight, so everything before it is durable), it goes on from there; and a
- *   damaged frame with nothing valid after it in its file is a clean end, not a tear, when the
- *   next file starts with such a record. Nothing that could hold a record is skipped: E comes
- *   right after the hole, and that frame says everything before E was durable. The other way,
- *   making the marker durable before the next group, would put an fdatasync per idle period, or a
- *   wait for the marker's write, in front of every synchronous append, and would leave WALs
- *   already written that way unreadable; and once a group follows a marker, the marker vouches
- *   for nothing that group's frames do not (they carry the same synced_seq).
- *
- * RECYCLING
- *   A file behind the checkpoint becomes the next spare by a rename to wal-<new>.log.tmp, a
- *   directory fsync, <new>'s header written and fdatasynced, a rename to wal-<new>.log and a
- *   second directory fsync. The first directory fsync keeps <new>'s header out of a file that a
- *   power cut could leave named wal-<old>.log: without it, a cut after the header's sync but
- *   before the renames were durable left exactly that, and open refused the WAL ("the header ...
- *   is damaged but the file holds records") though nothing in that file was needed any more. A
- *   file whose header is damaged or names another file (such WALs exist) is read by the number in
- *   its name: when none of its frames holds a record at or after the replay start, or says that
- *   such a record was durable, it holds nothing needed, and the scan ignores it (open removes it);
- *   otherwise it is corruption.
+ * RECOVERY
+ *   wal_open runs the recovery scan of wal_scan.c (RECOVERY, LOST MARKERS and DAMAGED AND RECYCLED
+ *   HEADERS at its top), zeroes a torn tail before anything new is written, and resumes writing
+ *   where the log ends.
  *
  * ERRORS
  *   A failed write or fdatasync (or one that stays short after WAL_SHORT_WRITE_RETRIES_MAX
  *   resubmissions) poisons the WAL: that group and every later one fail, new appends get
  *   SEGLOG_EPOISONED, nothing more is submitted, and fsync is never retried (after a failed fsync
- *   the kernel may have dropped the dirty pages: PostgreSQL's fsyncgate). Reopen to recover.
+ *   the kernel may have dropped the dirty pages: PostgreSQL's fsyncgate). Reopen to recover. A
+ *   file the preparer failed to make poisons the WAL when the WAL thread needs it.
  *
  * LOCKS
  *   w->mu guards the slot ring, sequence counters, poison and closing state (WAL thread and
- *   producers). w->prep_mu guards the file lists and the checkpoint (WAL thread and preparer).
- *   Order: mu before prep_mu; never is either held across io_uring_submit, a wait for completions
- *   or file I/O, except prep_mu while the WAL thread waits on prep_cv for a ready file.
+ *   producers). w->prep.mu guards the file lists and the checkpoint (WAL thread and preparer;
+ *   wal_prepare.c takes it, wal.c only calls wal_prep_*). Order: mu before prep.mu; never is
+ *   either held across io_uring_submit, a wait for completions or file I/O, except prep.mu while
+ *   the WAL thread waits on prep.cv for a ready file.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <liburing.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -116,8 +73,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -125,39 +80,24 @@
 #include "wal_internal.h"
 
 #define WAL_SHORT_WRITE_RETRIES_MAX 4u
-#define WAL_FILES_MAX 4096u           /* files holding records after the checkpoint, at most */
-#define WAL_FILES_LIST_MAX (WAL_FILES_MAX + WAL_SPARE_FILES_MAX + 16u) /* files in the directory */
 #define WAL_ZERO_CHUNK_BYTES (1u << 20)
 #define WAL_PATH_MAX 4096u
 #define WAL_LOCK_FILE "wal.lock"
 #define WAL_SLOT_SLACK_BYTES (2u * WAL_BLOCK_BYTES) /* room for a padding frame */
-#define WAL_MARKER_BUFFERED_BYTES WAL_FRAME_HEADER_BYTES /* an idle marker: a bare header, */
-#define WAL_MARKER_DIRECT_BYTES WAL_BLOCK_BYTES            /* or one block under O_DIRECT */
 
 _Static_assert(WAL_INFLIGHT_GROUPS_MAX + 2 <= 255, "slot index fits the user_data byte");
 _Static_assert(WAL_RECORD_MAX_BYTES_DEFAULT + WAL_FRAME_HEADER_BYTES <= WAL_GROUP_MAX_BYTES_DEFAULT,
                "a default record fits a default group");
-_Static_assert(WAL_MARKER_DIRECT_BYTES % WAL_BLOCK_BYTES == 0 &&
-                   WAL_MARKER_BUFFERED_BYTES % WAL_FRAME_ALIGN_BYTES == 0,
-               "markers keep writes aligned");
 
 /* Mutants for the crash suite's mutation check (CMake -DSEGLOG_MUTANT=..., never in a real build;
  * tests/crash/mutants.sh): each breaks durability in one classic way that the power-loss test
  * must catch. skip-fdatasync: a group is acknowledged once written, never fdatasynced;
- * ack-before-fsync: see submit_attempt; skip-dirfsync: see fsync_dir. */
+ * ack-before-fsync: see submit_attempt; skip-dirfsync: see fsync_dir in wal_prepare.c. */
 #if defined(SEGLOG_MUTANT_SKIP_FDATASYNC) || defined(SEGLOG_MUTANT_ACK_BEFORE_FSYNC)
 #define MUTANT_WRITE_IS_DURABLE 1
 #else
 #define MUTANT_WRITE_IS_DURABLE 0
 #endif
-
-#define SEGLOG_ASSERT(c)                                                                           \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "seglog: assertion failed: %s (%s:%d)\n", #c, __FILE__, __LINE__);     \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 enum { OP_WRITE = 1, OP_FSYNC = 2, OP_EVENT = 3, OP_MARKER = 4 };
 
@@ -194,12 +134,6 @@ typedef struct wal_slot {
     int error;             /* -errno of the failure, or 0 */
     const char *error_op;  /* "write" / "fdatasync" */
 } wal_slot;
-
-/* A file the WAL knows of. */
-typedef struct wal_file {
-    uint64_t file_no;
-    uint64_t first_seq; /* first record written into it; 0 while unknown */
-} wal_file;
 
 struct wal {
     /* Immutable after open. */
@@ -243,33 +177,16 @@ struct wal {
     bool cur_first_seq_known;
     uint32_t n_submitted;     /* prefix of the taken slots that was submitted */
     uint64_t event_buf;
-    uint64_t fault_count[2];
+    uint64_t fault_count[2];  /* writes and fsyncs seen, for wal_fault_filter */
     pthread_t thread;          /* written before wal_open returns */
 
-    /* Guarded by prep_mu. */
-    pthread_mutex_t prep_mu;
-    pthread_cond_t prep_cv;   /* preparer: work to do; WAL thread: a spare is ready */
-    wal_file *files;          /* files with (or about to get) records, oldest first */
-    uint32_t n_files;
-    uint64_t *spares;         /* ready files' numbers, ascending */
-    uint32_t n_spares;
-    uint64_t reserve[WAL_SPARE_FILES_MAX]; /* files behind the checkpoint kept for recycling */
-    uint32_t n_reserve;
-    uint64_t next_file_no;
-    uint64_t checkpoint_seq;
-    bool prep_stop;
-    int prep_error;           /* errno of a failed preparation, reported on rotation */
-    char prep_msg[SEGLOG_ERROR_MESSAGE_MAX];
-    uint64_t files_created, files_recycled, files_removed;
-    pthread_t prep_thread;
+    /* The preparer's state, guarded by prep.mu (wal_prepare.c). */
+    wal_prep prep;
 };
 
 /* ---- errors ---------------------------------------------------------------------------------- */
 
-static int set_err(seglog_error *err, int code, int os_errno, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int set_err(seglog_error *err, int code, int os_errno, const char *fmt, ...)
+int wal_set_err(seglog_error *err, int code, int os_errno, const char *fmt, ...)
 {
     if (err) {
         err->code = code;
@@ -303,319 +220,38 @@ void wal_options_init(wal_options *o)
 static int options_check(const wal_options *o, seglog_error *err)
 {
     if (o->file_size_bytes < WAL_FILE_SIZE_MIN_BYTES || o->file_size_bytes % WAL_BLOCK_BYTES != 0)
-        return set_err(err, SEGLOG_EINVAL, 0,
-                       "wal: file_size_bytes %" PRIu64 " must be a multiple of %u and >= %u",
-                       o->file_size_bytes, WAL_BLOCK_BYTES, WAL_FILE_SIZE_MIN_BYTES);
+        return wal_set_err(err, SEGLOG_EINVAL, 0,
+                           "wal: file_size_bytes %" PRIu64 " must be a multiple of %u and >= %u",
+                           o->file_size_bytes, WAL_BLOCK_BYTES, WAL_FILE_SIZE_MIN_BYTES);
     if (o->group_max_bytes < WAL_BLOCK_BYTES ||
         (uint64_t)o->group_max_bytes + WAL_SLOT_SLACK_BYTES + WAL_FILE_HEADER_BYTES >
             o->file_size_bytes)
-        return set_err(err, SEGLOG_EINVAL, 0,
-                       "wal: group_max_bytes %u must be >= %u and fit a file of %" PRIu64 " bytes",
-                       o->group_max_bytes, WAL_BLOCK_BYTES, o->file_size_bytes);
+        return wal_set_err(err, SEGLOG_EINVAL, 0,
+                           "wal: group_max_bytes %u must be >= %u and fit a file of %" PRIu64
+                           " bytes",
+                           o->group_max_bytes, WAL_BLOCK_BYTES, o->file_size_bytes);
     if (o->record_max_bytes == 0 ||
         wal_frame_size(o->record_max_bytes) > (uint64_t)o->group_max_bytes)
-        return set_err(err, SEGLOG_EINVAL, 0,
-                       "wal: record_max_bytes %u plus a %u-byte header must fit group_max_bytes %u",
-                       o->record_max_bytes, WAL_FRAME_HEADER_BYTES, o->group_max_bytes);
+        return wal_set_err(err, SEGLOG_EINVAL, 0,
+                           "wal: record_max_bytes %u plus a %u-byte header must fit "
+                           "group_max_bytes %u",
+                           o->record_max_bytes, WAL_FRAME_HEADER_BYTES, o->group_max_bytes);
     if (o->group_max_records == 0 || o->group_max_records > (1u << 20))
-        return set_err(err, SEGLOG_EINVAL, 0, "wal: group_max_records %u must be 1..%u",
-                       o->group_max_records, 1u << 20);
+        return wal_set_err(err, SEGLOG_EINVAL, 0, "wal: group_max_records %u must be 1..%u",
+                           o->group_max_records, 1u << 20);
     if (o->inflight_groups == 0 || o->inflight_groups > WAL_INFLIGHT_GROUPS_MAX)
-        return set_err(err, SEGLOG_EINVAL, 0, "wal: inflight_groups %u must be 1..%u",
-                       o->inflight_groups, WAL_INFLIGHT_GROUPS_MAX);
+        return wal_set_err(err, SEGLOG_EINVAL, 0, "wal: inflight_groups %u must be 1..%u",
+                           o->inflight_groups, WAL_INFLIGHT_GROUPS_MAX);
     if (o->spare_files == 0 || o->spare_files > WAL_SPARE_FILES_MAX)
-        return set_err(err, SEGLOG_EINVAL, 0, "wal: spare_files %u must be 1..%u", o->spare_files,
-                       WAL_SPARE_FILES_MAX);
+        return wal_set_err(err, SEGLOG_EINVAL, 0, "wal: spare_files %u must be 1..%u",
+                           o->spare_files, WAL_SPARE_FILES_MAX);
     if (o->sync_mode != WAL_SYNC_LINKED_FDATASYNC && o->sync_mode != WAL_SYNC_RWF_DSYNC)
-        return set_err(err, SEGLOG_EINVAL, 0, "wal: unknown sync_mode %d", (int)o->sync_mode);
+        return wal_set_err(err, SEGLOG_EINVAL, 0, "wal: unknown sync_mode %d", (int)o->sync_mode);
     if (o->n_faults > 0 && !wal_faults_compiled())
-        return set_err(err, SEGLOG_ENOTSUP, 0,
-                       "wal: fault injection requested but not compiled in "
-                       "(configure with -DSEGLOG_FAULT_INJECTION=ON)");
+        return wal_set_err(err, SEGLOG_ENOTSUP, 0,
+                           "wal: fault injection requested but not compiled in "
+                           "(configure with -DSEGLOG_FAULT_INJECTION=ON)");
     return SEGLOG_OK;
-}
-
-/* ---- fault injection and kill points ---------------------------------------------------------- */
-
-bool wal_faults_compiled(void)
-{
-#ifdef SEGLOG_FAULT_INJECTION
-    return true;
-#else
-    return false;
-#endif
-}
-
-bool wal_kill_points_compiled(void)
-{
-#ifdef SEGLOG_KILL_POINTS
-    return true;
-#else
-    return false;
-#endif
-}
-
-#ifdef SEGLOG_KILL_POINTS
-static pthread_once_t kill_once = PTHREAD_ONCE_INIT;
-static const char *kill_name;
-static atomic_long kill_countdown;
-
-static void kill_init(void)
-{
-    kill_name = getenv("SEGLOG_KILL_POINT");
-    const char *after = getenv("SEGLOG_KILL_AFTER");
-    long n = after ? strtol(after, NULL, 10) : 1;
-    atomic_store(&kill_countdown, n > 0 ? n : 1);
-}
-
-void wal_kill_point_reset(void)
-{
-    pthread_once(&kill_once, kill_init);
-    kill_init();
-}
-
-void wal_kill_point(const char *name)
-{
-    pthread_once(&kill_once, kill_init);
-    if (kill_name && strcmp(kill_name, name) == 0 && atomic_fetch_sub(&kill_countdown, 1) == 1) {
-        fprintf(stderr, "seglog: kill point %s reached\n", name);
-        raise(SIGKILL);
-    }
-}
-#define KILL_POINT(name) wal_kill_point(name)
-#else
-void wal_kill_point_reset(void)
-{
-}
-
-void wal_kill_point(const char *name)
-{
-    (void)name;
-}
-#define KILL_POINT(name) ((void)0)
-#endif
-
-/* Replaces a completion result as the fault plan says; a no-op unless compiled in. */
-static int fault_filter(wal *w, wal_fault_op op, int res, uint64_t len)
-{
-#ifdef SEGLOG_FAULT_INJECTION
-    uint64_t nth = ++w->fault_count[op];
-    for (size_t i = 0; i < w->opt.n_faults; i++) {
-        const wal_fault *f = &w->opt.faults[i];
-        if (f->op != op || !(nth == f->nth || (f->persistent && nth > f->nth)))
-            continue;
-        if (f->result == WAL_FAULT_SHORT)
-            return res > 0 ? (int)(len / 2) : res;
-        return f->result;
-    }
-#else
-    (void)w;
-    (void)op;
-    (void)len;
-#endif
-    return res;
-}
-
-/* ---- small file helpers ----------------------------------------------------------------------- */
-
-static int fsync_dir(wal *w, seglog_error *err, const char *why)
-{
-#ifdef SEGLOG_MUTANT_SKIP_DIRFSYNC
-    return SEGLOG_OK; /* MUTANT: directory entries of new and renamed files are never fsynced */
-#endif
-    if (fsync(w->dir_fd) != 0)
-        return set_err(err, SEGLOG_EIO, errno, "wal: fsync of directory %s after %s failed: %s",
-                       w->dir, why, strerror(errno));
-    return SEGLOG_OK;
-}
-
-static int pwrite_all(int fd, const void *buf, size_t len, off_t off)
-{
-    const uint8_t *p = buf;
-    while (len > 0) {
-        ssize_t n = pwrite(fd, p, len, off);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (n == 0)
-            return -EIO;
-        p += n;
-        len -= (size_t)n;
-        off += n;
-    }
-    return 0;
-}
-
-/* Writes zeros over [from, to) of fd and fdatasyncs. */
-static int zero_range(int fd, uint64_t from, uint64_t to)
-{
-    static const uint8_t zeros[64 << 10];
-    while (from < to) {
-        size_t n = (size_t)(to - from < sizeof zeros ? to - from : sizeof zeros);
-        int rc = pwrite_all(fd, zeros, n, (off_t)from);
-        if (rc < 0)
-            return rc;
-        from += n;
-    }
-    return fdatasync(fd) == 0 ? 0 : -errno;
-}
-
-/* ---- the preparer ---------------------------------------------------------------------------- */
-
-/* Makes file file_no ready: recycles `recycle_from` (a file behind the checkpoint) if non-zero,
- * else creates it. Called without prep_mu. */
-static int prepare_file(wal *w, uint64_t file_no, uint64_t recycle_from, seglog_error *err)
-{
-    char name[WAL_FILE_NAME_MAX], tmp[WAL_FILE_NAME_MAX + 8], old[WAL_FILE_NAME_MAX];
-    wal_file_name(name, file_no);
-    snprintf(tmp, sizeof tmp, "%s.tmp", name);
-    int fd = -1;
-    if (recycle_from != 0) {
-        wal_file_name(old, recycle_from);
-        if (renameat(w->dir_fd, old, w->dir_fd, tmp) != 0)
-            return set_err(err, SEGLOG_EIO, errno, "wal: rename %s/%s to %s failed: %s", w->dir,
-                           old, tmp, strerror(errno));
-        KILL_POINT(WAL_KILL_IN_PREPARE); /* an old file now named .tmp */
-        /* durable before the header changes (RECYCLING at the top of this file) */
-        int drc = fsync_dir(w, err, "renaming a WAL file to recycle it");
-        if (drc != SEGLOG_OK)
-            return drc;
-        fd = openat(w->dir_fd, tmp, O_WRONLY | O_CLOEXEC);
-        struct stat st;
-        if (fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_size != w->opt.file_size_bytes &&
-            ftruncate(fd, (off_t)w->opt.file_size_bytes) != 0) {
-            close(fd);
-            fd = -1;
-        }
-    } else {
-        fd = openat(w->dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    }
-    if (fd < 0)
-        return set_err(err, SEGLOG_EIO, errno, "wal: open %s/%s failed: %s", w->dir, tmp,
-                       strerror(errno));
-    uint8_t *hdr = aligned_alloc(WAL_BLOCK_BYTES, WAL_FILE_HEADER_BYTES);
-    if (!hdr) {
-        close(fd);
-        return set_err(err, SEGLOG_ENOMEM, ENOMEM, "wal: out of memory preparing %s", name);
-    }
-    wal_file_header h = {.format_version = WAL_FORMAT_VERSION,
-                         .file_no = file_no,
-                         .file_size = w->opt.file_size_bytes,
-                         .record_max = w->opt.record_max_bytes};
-    wal_file_header_encode(hdr, &h);
-    int rc = pwrite_all(fd, hdr, WAL_FILE_HEADER_BYTES, 0);
-    free(hdr);
-    if (rc == 0 && recycle_from == 0) {
-        if (w->opt.prewrite_files) {
-            rc = zero_range(fd, WAL_FILE_HEADER_BYTES, w->opt.file_size_bytes);
-        } else {
-            rc = posix_fallocate(fd, 0, (off_t)w->opt.file_size_bytes);
-            rc = -rc;
-        }
-    }
-    if (rc == 0 && fdatasync(fd) != 0)
-        rc = -errno;
-    close(fd);
-    if (rc != 0)
-        return set_err(err, SEGLOG_EIO, -rc, "wal: preparing %s/%s failed: %s", w->dir, tmp,
-                       strerror(-rc));
-    KILL_POINT(WAL_KILL_IN_PREPARE); /* the new header synced, still named .tmp */
-    if (renameat(w->dir_fd, tmp, w->dir_fd, name) != 0)
-        return set_err(err, SEGLOG_EIO, errno, "wal: rename %s/%s failed: %s", w->dir, tmp,
-                       strerror(errno));
-    KILL_POINT(WAL_KILL_IN_PREPARE); /* renamed, the directory not yet synced */
-    return fsync_dir(w, err, "preparing a WAL file");
-}
-
-static uint32_t recyclable_count(const wal *w)
-{
-    /* files[i] holds only records < files[i+1].first_seq; it may go when that is <= ckpt + 1.
-     * The last file is the one being written and never goes. */
-    uint32_t k = 0;
-    while (k + 1 < w->n_files && w->files[k + 1].first_seq != 0 &&
-           w->files[k + 1].first_seq <= w->checkpoint_seq + 1)
-        k++;
-    return k;
-}
-
-/* The preparer. Files behind the checkpoint go first to a reserve (up to spare_files, oldest
- * first, no I/O) from which the next spare is recycled; only beyond that are they deleted. The
- * reserve is always the files just before the live ones, so the files on disk stay a contiguous
- * run of sequences (recovery requires it). Recycling an old file costs a rename and a 4 KiB header
- * write; creating one costs zero-filling file_size_bytes. */
-static int remove_file(wal *w, uint64_t file_no, seglog_error *err)
-{
-    char name[WAL_FILE_NAME_MAX];
-    wal_file_name(name, file_no);
-    if (unlinkat(w->dir_fd, name, 0) != 0)
-        return set_err(err, SEGLOG_EIO, errno, "wal: unlink %s/%s failed: %s", w->dir, name,
-                       strerror(errno));
-    return fsync_dir(w, err, "removing a WAL file");
-}
-
-static void *prep_main(void *arg)
-{
-    pthread_setname_np(pthread_self(), "seglog-walprep");
-    wal *w = arg;
-    pthread_mutex_lock(&w->prep_mu);
-    while (!w->prep_stop) {
-        uint32_t recyclable = recyclable_count(w);
-        bool need_spare = w->n_spares < w->opt.spare_files && w->prep_error == 0;
-        seglog_error err = {0};
-        int rc = SEGLOG_OK;
-        if (recyclable > 0 && !need_spare) {
-            uint64_t victim = 0;
-            if (w->n_reserve == w->opt.spare_files) {
-                victim = w->reserve[0];
-                memmove(w->reserve, w->reserve + 1, (w->n_reserve - 1) * sizeof *w->reserve);
-                w->n_reserve--;
-            }
-            w->reserve[w->n_reserve++] = w->files[0].file_no;
-            memmove(w->files, w->files + 1, (w->n_files - 1) * sizeof *w->files);
-            w->n_files--;
-            if (victim == 0)
-                continue;
-            pthread_mutex_unlock(&w->prep_mu);
-            rc = remove_file(w, victim, &err);
-            pthread_mutex_lock(&w->prep_mu);
-            if (rc == SEGLOG_OK)
-                w->files_removed++;
-        } else if (need_spare) {
-            uint64_t old = 0;
-            if (w->n_reserve > 0) {
-                old = w->reserve[0];
-                memmove(w->reserve, w->reserve + 1, (w->n_reserve - 1) * sizeof *w->reserve);
-                w->n_reserve--;
-            } else if (recyclable > 0) {
-                old = w->files[0].file_no;
-                memmove(w->files, w->files + 1, (w->n_files - 1) * sizeof *w->files);
-                w->n_files--;
-            }
-            uint64_t file_no = w->next_file_no++;
-            pthread_mutex_unlock(&w->prep_mu);
-            rc = prepare_file(w, file_no, old, &err);
-            pthread_mutex_lock(&w->prep_mu);
-            if (rc == SEGLOG_OK) {
-                w->spares[w->n_spares++] = file_no;
-                if (old)
-                    w->files_recycled++;
-                else
-                    w->files_created++;
-            }
-        } else {
-            pthread_cond_wait(&w->prep_cv, &w->prep_mu);
-            continue;
-        }
-        if (rc != SEGLOG_OK && w->prep_error == 0) {
-            w->prep_error = err.os_errno ? err.os_errno : EIO;
-            snprintf(w->prep_msg, sizeof w->prep_msg, "%s", err.message);
-        }
-        pthread_cond_broadcast(&w->prep_cv);
-    }
-    pthread_mutex_unlock(&w->prep_mu);
-    return NULL;
 }
 
 /* ---- the WAL thread ---------------------------------------------------------------------------- */
@@ -697,37 +333,15 @@ static void submit_attempt(wal *w, uint32_t idx)
 /* Switches to the next prepared file; waits for the preparer if none is ready. */
 static int rotate(wal *w)
 {
-    KILL_POINT(WAL_KILL_IN_ROTATION);
-    pthread_mutex_lock(&w->prep_mu);
-    while (w->n_spares == 0 && w->prep_error == 0) {
-        pthread_cond_broadcast(&w->prep_cv);
-        pthread_cond_wait(&w->prep_cv, &w->prep_mu);
-    }
-    if (w->n_spares == 0) {
-        int e = w->prep_error;
-        char msg[SEGLOG_ERROR_MESSAGE_MAX];
-        snprintf(msg, sizeof msg, "%s", w->prep_msg);
-        pthread_mutex_unlock(&w->prep_mu);
+    WAL_KILL_POINT(WAL_KILL_IN_ROTATION);
+    uint64_t file_no = 0;
+    seglog_error perr = {0};
+    if (wal_prep_next_file(&w->prep, &file_no, &perr) != SEGLOG_OK) {
         pthread_mutex_lock(&w->mu);
-        poison_locked(w, e, "wal: no next file to rotate into: %s", msg);
+        poison_locked(w, perr.os_errno, "%s", perr.message);
         pthread_mutex_unlock(&w->mu);
-        return -e;
+        return -perr.os_errno;
     }
-    if (w->n_files >= WAL_FILES_MAX) {
-        uint64_t ckpt = w->checkpoint_seq;
-        pthread_mutex_unlock(&w->prep_mu);
-        pthread_mutex_lock(&w->mu);
-        poison_locked(w, ENOSPC, "wal: %u WAL files hold records after checkpoint %" PRIu64
-                      "; the layer above must checkpoint", WAL_FILES_MAX, ckpt);
-        pthread_mutex_unlock(&w->mu);
-        return -ENOSPC;
-    }
-    uint64_t file_no = w->spares[0];
-    memmove(w->spares, w->spares + 1, (w->n_spares - 1) * sizeof *w->spares);
-    w->n_spares--;
-    w->files[w->n_files++] = (wal_file){.file_no = file_no, .first_seq = 0};
-    pthread_cond_broadcast(&w->prep_cv);
-    pthread_mutex_unlock(&w->prep_mu);
 
     char name[WAL_FILE_NAME_MAX];
     wal_file_name(name, file_no);
@@ -785,7 +399,7 @@ static uint64_t marker_size(const wal *w)
  * last group. Without it the last groups before a pause would carry a synced_seq that vouches for
  * none of them, and recovery could not tell damage to them, acknowledged as they are, from a torn
  * tail. It has no sync of its own and may be lost in a power cut even when the next group is not:
- * the scan allows for that (LOST MARKERS at the top of this file). */
+ * the scan allows for that (LOST MARKERS at the top of wal_scan.c). */
 static void submit_marker(wal *w, uint64_t durable)
 {
     uint64_t size = marker_size(w);
@@ -842,10 +456,7 @@ static void submit_ready(wal *w)
         s->submitted = true;
         w->cur_off += s->write_len;
         if (!w->cur_first_seq_known) {
-            pthread_mutex_lock(&w->prep_mu);
-            SEGLOG_ASSERT(w->n_files > 0 && w->files[w->n_files - 1].file_no == w->cur_file_no);
-            w->files[w->n_files - 1].first_seq = s->first_seq;
-            pthread_mutex_unlock(&w->prep_mu);
+            wal_prep_file_started(&w->prep, w->cur_file_no, s->first_seq);
             w->cur_first_seq_known = true;
         }
         submit_attempt(w, idx);
@@ -899,7 +510,7 @@ static void handle_cqe(wal *w, uint64_t data, int res)
     s->pending--;
     if (op == OP_WRITE) {
         uint64_t want = s->write_len - s->written;
-        res = fault_filter(w, WAL_FAULT_WRITE, res, want);
+        res = wal_fault_filter(&w->opt, w->fault_count, WAL_FAULT_WRITE, res, want);
         if (res < 0) {
             slot_fail(w, s, res, "write");
         } else if ((uint64_t)res < want) {
@@ -918,10 +529,10 @@ static void handle_cqe(wal *w, uint64_t data, int res)
             if (w->opt.sync_mode == WAL_SYNC_RWF_DSYNC || MUTANT_WRITE_IS_DURABLE)
                 s->durable = true;
             else
-                KILL_POINT(WAL_KILL_AFTER_WRITE);
+                WAL_KILL_POINT(WAL_KILL_AFTER_WRITE);
         }
     } else {
-        res = fault_filter(w, WAL_FAULT_FSYNC, res, 0);
+        res = wal_fault_filter(&w->opt, w->fault_count, WAL_FAULT_FSYNC, res, 0);
         if (res == -ECANCELED && s->write_ok_gen != gen) {
             /* the linked write came back short or failed; the chain was broken */
         } else if (res < 0) {
@@ -971,7 +582,7 @@ static uint32_t deliver(wal *w)
         pthread_mutex_unlock(&w->mu);
 
         if (ok)
-            KILL_POINT(WAL_KILL_AFTER_FSYNC);
+            WAL_KILL_POINT(WAL_KILL_AFTER_FSYNC);
         int status = ok ? SEGLOG_OK : (s->error != 0 ? SEGLOG_EIO : SEGLOG_EPOISONED);
         for (uint32_t i = 0; i < s->n; i++)
             if (s->done[i].fn)
@@ -1096,451 +707,6 @@ static void *wal_main(void *arg)
     return NULL;
 }
 
-/* ---- recovery scan ---------------------------------------------------------------------------- */
-
-typedef struct scan_file {
-    uint64_t file_no;
-    int fd;
-    uint8_t *map;        /* whole file, read-only; NULL if empty */
-    uint64_t size;
-    int header_rc;       /* SEGLOG_OK, SEGLOG_ECORRUPT or SEGLOG_EVERSION */
-    wal_file_header hdr;
-    uint64_t first_seq;  /* of its first record, 0 if none */
-    uint64_t records;
-} scan_file;
-
-typedef struct scan {
-    scan_file *files;
-    uint32_t n;
-    uint32_t end_idx;    /* file holding the end of the log (n if no files) */
-    uint64_t end_off;
-    uint64_t next_seq;   /* last record's seq + 1, or 0 if none */
-    bool torn;
-} scan;
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static void scan_free(scan *sc)
-{
-    for (uint32_t i = 0; i < sc->n; i++) {
-        if (sc->files[i].map)
-            munmap(sc->files[i].map, sc->files[i].size);
-        if (sc->files[i].fd >= 0)
-            close(sc->files[i].fd);
-    }
-    free(sc->files);
-    memset(sc, 0, sizeof *sc);
-}
-
-/* Lists and maps the WAL files of dir; removes .tmp leftovers if remove_tmp. */
-static int scan_list(int dir_fd, const char *dir, bool remove_tmp, scan *sc, seglog_error *err)
-{
-    int dfd = dup(dir_fd);
-    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
-    if (!d) {
-        if (dfd >= 0)
-            close(dfd);
-        return set_err(err, SEGLOG_EIO, errno, "wal: cannot list %s: %s", dir, strerror(errno));
-    }
-    rewinddir(d);
-    uint64_t *nos = malloc(WAL_FILES_LIST_MAX * sizeof *nos);
-    uint32_t n = 0;
-    bool removed = false;
-    struct dirent *de;
-    int rc = SEGLOG_OK;
-    while (nos && (de = readdir(d)) != NULL) {
-        uint64_t no;
-        size_t len = strlen(de->d_name);
-        if (remove_tmp && len > 4 && strcmp(de->d_name + len - 4, ".tmp") == 0 &&
-            strncmp(de->d_name, "wal-", 4) == 0) {
-            unlinkat(dir_fd, de->d_name, 0);
-            removed = true;
-            continue;
-        }
-        if (!wal_file_name_parse(de->d_name, &no))
-            continue;
-        if (n == WAL_FILES_LIST_MAX) {
-            rc = set_err(err, SEGLOG_EINVAL, 0, "wal: more than %u WAL files in %s",
-                         WAL_FILES_LIST_MAX, dir);
-            break;
-        }
-        nos[n++] = no;
-    }
-    closedir(d);
-    if (!nos)
-        return set_err(err, SEGLOG_ENOMEM, ENOMEM, "wal: out of memory listing %s", dir);
-    if (rc != SEGLOG_OK) {
-        free(nos);
-        return rc;
-    }
-    if (removed)
-        fsync(dir_fd);
-    qsort(nos, n, sizeof *nos, cmp_u64);
-    sc->files = calloc(n ? n : 1, sizeof *sc->files);
-    if (!sc->files) {
-        free(nos);
-        return set_err(err, SEGLOG_ENOMEM, ENOMEM, "wal: out of memory listing %s", dir);
-    }
-    for (uint32_t i = 0; i < n; i++) {
-        scan_file *f = &sc->files[sc->n++];
-        f->file_no = nos[i];
-        f->fd = -1;
-        char name[WAL_FILE_NAME_MAX];
-        wal_file_name(name, f->file_no);
-        f->fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC);
-        struct stat st;
-        if (f->fd < 0 || fstat(f->fd, &st) != 0) {
-            rc = set_err(err, SEGLOG_EIO, errno, "wal: cannot open %s/%s: %s", dir, name,
-                         strerror(errno));
-            break;
-        }
-        f->size = (uint64_t)st.st_size;
-        if (f->size > 0) {
-            void *m = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, f->fd, 0);
-            if (m == MAP_FAILED) {
-                rc = set_err(err, SEGLOG_EIO, errno, "wal: cannot map %s/%s: %s", dir, name,
-                             strerror(errno));
-                break;
-            }
-            f->map = m;
-        }
-        f->header_rc = wal_file_header_decode(f->map, f->size, &f->hdr);
-        if (f->header_rc == SEGLOG_EVERSION) {
-            rc = set_err(err, SEGLOG_EVERSION, 0,
-                         "wal: %s/%s has format version %u; this build reads version %u", dir,
-                         name, f->hdr.format_version, WAL_FORMAT_VERSION);
-            break;
-        }
-        if (f->header_rc == SEGLOG_OK && f->hdr.file_no != f->file_no)
-            f->header_rc = SEGLOG_ECORRUPT;
-    }
-    free(nos);
-    return rc;
-}
-
-/* Searches [from, size) of f at every frame alignment for valid frames of f. */
-static bool scan_ahead(const scan_file *f, uint32_t record_max, uint64_t from,
-                       uint64_t *max_synced, uint64_t *max_end, uint64_t *first_off)
-{
-    bool found = false;
-    uint32_t want = (uint32_t)f->file_no;
-    from &= ~(uint64_t)(WAL_FRAME_ALIGN_BYTES - 1);
-    for (uint64_t off = from; off + WAL_FRAME_HEADER_BYTES <= f->size;
-         off += WAL_FRAME_ALIGN_BYTES) {
-        if (wal_get32(f->map + off + 24) != want)
-            continue;
-        wal_frame fr;
-        if (wal_frame_check(f->map + off, f->size - off, want, record_max, &fr) != WAL_FRAME_OK)
-            continue;
-        if (!found) {
-            *first_off = off;
-            *max_synced = 0;
-            *max_end = 0;
-        }
-        found = true;
-        if (fr.synced_seq > *max_synced)
-            *max_synced = fr.synced_seq;
-        if (off + wal_frame_size(fr.len) > *max_end)
-            *max_end = off + wal_frame_size(fr.len);
-    }
-    return found;
-}
-
-/* True if f's frame at off is record `expect` as the first group after an idle marker writes it:
- * submitted when every earlier record was durable. */
-static bool follows_marker(const scan_file *f, uint32_t record_max, uint64_t off, uint64_t expect)
-{
-    wal_frame fr;
-    return off + WAL_FRAME_HEADER_BYTES <= f->size &&
-           wal_frame_check(f->map + off, f->size - off, (uint32_t)f->file_no, record_max, &fr) ==
-               WAL_FRAME_OK &&
-           fr.type != WAL_TYPE_PAD && fr.seq == expect && fr.synced_seq + 1 == expect;
-}
-
-/* The walk of f stopped at pos (no valid frame there) expecting record `expect`: true, with the
- * offset to go on from in *next, if pos is a lost idle marker (LOST MARKERS at the top of this
- * file): the first valid frame of f after pos lies exactly one marker further on, and follows a
- * marker. Looks at most one block ahead. */
-static bool lost_marker_at(const scan_file *f, uint32_t record_max, uint64_t pos, uint64_t expect,
-                           uint64_t *next)
-{
-    uint32_t want = (uint32_t)f->file_no;
-    for (uint64_t off = pos + WAL_FRAME_ALIGN_BYTES;
-         off <= pos + WAL_MARKER_DIRECT_BYTES && off + WAL_FRAME_HEADER_BYTES <= f->size;
-         off += WAL_FRAME_ALIGN_BYTES) {
-        if (wal_get32(f->map + off + 24) != want ||
-            wal_frame_check(f->map + off, f->size - off, want, record_max, NULL) != WAL_FRAME_OK)
-            continue;
-        uint64_t gap = off - pos;
-        if ((gap != WAL_MARKER_BUFFERED_BYTES && gap != WAL_MARKER_DIRECT_BYTES) ||
-            !follows_marker(f, record_max, off, expect))
-            return false;
-        *next = off;
-        return true;
-    }
-    return false;
-}
-
-/* The scanner bounds a frame's length by its file, not by the record limit of whoever prepared
- * the file: the limit may have been raised since, and a file can be written by a later open. */
-static uint32_t file_record_max(const scan_file *f)
-{
-    return (uint32_t)(f->size > UINT32_MAX / 2 ? UINT32_MAX / 2 : f->size);
-}
-
-/* f's header is damaged or names another file: true if f still holds something needed for a
- * replay from from_seq (RECYCLING at the top of this file), with the offset of the first such
- * frame in *off. Frames are read by the number in f's name, at every frame alignment. */
-static bool bad_header_holds_needed(const scan_file *f, uint64_t from_seq, uint64_t *off)
-{
-    uint64_t from = from_seq > 1 ? from_seq : 1;
-    uint32_t want = (uint32_t)f->file_no;
-    uint32_t rmax = file_record_max(f);
-    for (uint64_t o = WAL_FILE_HEADER_BYTES; o + WAL_FRAME_HEADER_BYTES <= f->size;
-         o += WAL_FRAME_ALIGN_BYTES) {
-        wal_frame fr;
-        if (wal_get32(f->map + o + 24) != want ||
-            wal_frame_check(f->map + o, f->size - o, want, rmax, &fr) != WAL_FRAME_OK)
-            continue;
-        if ((fr.type != WAL_TYPE_PAD && fr.seq >= from) || fr.synced_seq >= from) {
-            *off = o;
-            return true;
-        }
-    }
-    return false;
-}
-
-/* The recovery walk described at the top of this file. */
-static int scan_walk(scan *sc, const char *dir, uint64_t from_seq, wal_replay_fn replay,
-                     void *ctx, wal_scan_report *rep, seglog_error *err)
-{
-    uint64_t expect = 0; /* next sequence, 0 until the first record */
-    bool ended = false;
-    bool have_end = false;
-    sc->end_idx = sc->n;
-    sc->end_off = WAL_FILE_HEADER_BYTES;
-    char name[WAL_FILE_NAME_MAX];
-    for (uint32_t i = 0; i < sc->n; i++) {
-        scan_file *f = &sc->files[i];
-        rep->files++;
-        uint32_t rmax = file_record_max(f);
-        uint32_t want = (uint32_t)f->file_no;
-        wal_file_name(name, f->file_no);
-        if (ended) {
-            uint64_t ms, me, fo;
-            if (f->size > WAL_FILE_HEADER_BYTES &&
-                scan_ahead(f, rmax, WAL_FILE_HEADER_BYTES, &ms, &me, &fo)) {
-                char ename[WAL_FILE_NAME_MAX];
-                wal_file_name(ename, sc->end_idx < sc->n ? sc->files[sc->end_idx].file_no : 0);
-                return set_err(err, SEGLOG_ECORRUPT, 0,
-                               "wal: corruption: the log ends at %s/%s offset %" PRIu64
-                               " but %s offset %" PRIu64 " holds records written after it",
-                               dir, ename, sc->end_off, name, fo);
-            }
-            continue;
-        }
-        if (f->header_rc != SEGLOG_OK) {
-            uint64_t at = 0;
-            if (bad_header_holds_needed(f, from_seq, &at))
-                return set_err(err, SEGLOG_ECORRUPT, 0,
-                               "wal: corruption: the header of %s/%s is damaged but the file "
-                               "holds records needed from %" PRIu64 " on (a frame at offset %"
-                               PRIu64 ")",
-                               dir, name, from_seq > 1 ? from_seq : 1, at);
-            continue; /* nothing in it is needed: ignored, and open removes it */
-        }
-        uint64_t pos = WAL_FILE_HEADER_BYTES;
-        wal_frame_status st = WAL_FRAME_ZERO;
-        wal_frame fr;
-        while (f->size > pos) {
-            st = wal_frame_check(f->map + pos, f->size - pos, want, rmax, &fr);
-            uint64_t next = 0;
-            if (st != WAL_FRAME_OK && expect != 0 && lost_marker_at(f, rmax, pos, expect, &next)) {
-                pos = next;
-                continue;
-            }
-            if (st != WAL_FRAME_OK)
-                break;
-            if (fr.type == WAL_TYPE_PAD) {
-                pos += wal_frame_size(fr.len);
-                continue;
-            }
-            if (expect != 0 && fr.seq != expect)
-                break;
-            if (expect == 0 && from_seq > 0 && fr.seq > from_seq)
-                return set_err(err, SEGLOG_ECORRUPT, 0,
-                               "wal: records from %" PRIu64 " are needed but the WAL starts at %"
-                               PRIu64 " (%s/%s)",
-                               from_seq, fr.seq, dir, name);
-            if (f->first_seq == 0)
-                f->first_seq = fr.seq;
-            f->records++;
-            rep->records++;
-            if (rep->first_seq == 0)
-                rep->first_seq = fr.seq;
-            rep->last_seq = fr.seq;
-            if (fr.seq >= from_seq && replay) {
-                int rc = replay(ctx, fr.seq, fr.type, f->map + pos + WAL_FRAME_HEADER_BYTES, fr.len);
-                if (rc != 0)
-                    return rc;
-            }
-            if (fr.seq >= from_seq)
-                rep->replayed++;
-            expect = fr.seq + 1;
-            pos += wal_frame_size(fr.len);
-        }
-        /* fewer bytes than a frame header never hold a frame (the writer moves to the next file
-         * when a group does not fit): in a recycled file they are a previous use's, not a tear */
-        if (f->size < pos + WAL_FRAME_HEADER_BYTES)
-            st = WAL_FRAME_ZERO;
-        uint64_t eref = expect ? expect : (from_seq > 1 ? from_seq : 1);
-        uint64_t max_synced = 0, max_end = 0, first_off = 0;
-        bool after = f->size > pos && scan_ahead(f, rmax, pos, &max_synced, &max_end, &first_off);
-        bool damaged = st == WAL_FRAME_BAD || st == WAL_FRAME_TRUNCATED || st == WAL_FRAME_OK;
-        /* a marker torn at the end of the file, the next group at the start of the next file */
-        bool marker_at_end = !after && damaged && st != WAL_FRAME_OK && expect != 0 &&
-                             i + 1 < sc->n && sc->files[i + 1].header_rc == SEGLOG_OK &&
-                             follows_marker(&sc->files[i + 1], file_record_max(&sc->files[i + 1]),
-                                            WAL_FILE_HEADER_BYTES, expect);
-        if (marker_at_end)
-            damaged = false;
-        if (after && max_synced >= eref)
-            return set_err(err, SEGLOG_ECORRUPT, 0,
-                           "wal: corruption at %s/%s offset %" PRIu64 " (record %" PRIu64
-                           " expected): records after it, up to offset %" PRIu64
-                           ", were written when it was already durable",
-                           dir, name, pos, eref, max_end);
-        if (after || damaged) {
-            sc->end_idx = i;
-            sc->end_off = pos;
-            sc->torn = true;
-            ended = have_end = true;
-            rep->end = WAL_END_TORN;
-            uint64_t extent = after ? max_end : pos + WAL_FRAME_HEADER_BYTES;
-            if (!after && st != WAL_FRAME_OK && f->size - pos >= WAL_FRAME_HEADER_BYTES) {
-                uint64_t len = wal_get32(f->map + pos + 4);
-                if (len <= rmax)
-                    extent = pos + wal_frame_size((uint32_t)len);
-            }
-            if (extent > f->size)
-                extent = f->size;
-            rep->torn_bytes = extent - pos;
-            snprintf(rep->end_reason, sizeof rep->end_reason,
-                     "torn tail: %s at offset %" PRIu64 ", %" PRIu64
-                     " bytes of unacknowledged records cut off",
-                     st == WAL_FRAME_TRUNCATED ? "a truncated frame"
-                     : st == WAL_FRAME_OK      ? "a frame out of sequence"
-                     : st == WAL_FRAME_BAD     ? "a damaged frame"
-                                               : "a gap",
-                     pos, rep->torn_bytes);
-            continue;
-        }
-        if (pos == WAL_FILE_HEADER_BYTES && expect != 0) {
-            ended = true; /* an empty file after the last one written: the log ended before */
-            continue;
-        }
-        /* No record so far: an empty file is the end unless a later file holds records (the
-         * writer rotated away from it before a group fitted, and it was not yet recycled: the
-         * log starts after it; test_wal_empty_file_before_the_first_record). The first such file
-         * stays the end when none does; the check that the records from from_seq are all here
-         * is the one above, on the first record found. */
-        if (pos == WAL_FILE_HEADER_BYTES && have_end)
-            continue;
-        sc->end_idx = i;
-        sc->end_off = pos;
-        have_end = true;
-        rep->end = expect ? WAL_END_CLEAN : WAL_END_EMPTY;
-        snprintf(rep->end_reason, sizeof rep->end_reason, "%s at offset %" PRIu64,
-                 st == WAL_FRAME_STALE ? "clean end: a previous use's frames follow"
-                                       : "clean end: unwritten space follows",
-                 pos);
-    }
-    sc->next_seq = expect;
-    if (sc->end_idx < sc->n)
-        wal_file_name(rep->end_file, sc->files[sc->end_idx].file_no);
-    rep->end_offset = sc->end_off;
-    if (rep->end == WAL_END_EMPTY && rep->end_reason[0] == '\0')
-        snprintf(rep->end_reason, sizeof rep->end_reason, "no WAL files");
-    return SEGLOG_OK;
-}
-
-int wal_scan_dir(const char *dir, uint64_t from_seq, wal_replay_fn replay, void *replay_ctx,
-                 wal_scan_report *report, seglog_error *err)
-{
-    wal_scan_report local;
-    wal_scan_report *rep = report ? report : &local;
-    memset(rep, 0, sizeof *rep);
-    int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd < 0)
-        return set_err(err, SEGLOG_EIO, errno, "wal: cannot open directory %s: %s", dir,
-                       strerror(errno));
-    scan sc = {0};
-    int rc = scan_list(dir_fd, dir, false, &sc, err);
-    if (rc == SEGLOG_OK)
-        rc = scan_walk(&sc, dir, from_seq, replay, replay_ctx, rep, err);
-    scan_free(&sc);
-    close(dir_fd);
-    return rc;
-}
-
-/* Turns scan_walk's replay calls into wal_scan_pos_fn calls: the payload points into the map of
- * the file being walked (files are walked in order, so the search starts at the last one). */
-typedef struct scan_pos {
-    const scan *sc;
-    wal_scan_pos_fn fn;
-    void *ctx;
-    uint32_t file; /* index of the file of the last record */
-} scan_pos;
-
-static int scan_pos_replay(void *ctx, uint64_t seq, uint8_t type, const void *payload,
-                           uint32_t len)
-{
-    scan_pos *sp = ctx;
-    const uint8_t *p = payload;
-    for (uint32_t i = sp->file; i < sp->sc->n; i++) {
-        const scan_file *f = &sp->sc->files[i];
-        if (f->map && p >= f->map + WAL_FRAME_HEADER_BYTES && p <= f->map + f->size) {
-            sp->file = i;
-            return sp->fn(sp->ctx, seq, type, payload, len, f->file_no,
-                          (uint64_t)(p - f->map) - WAL_FRAME_HEADER_BYTES);
-        }
-    }
-    return sp->fn(sp->ctx, seq, type, payload, len, 0, 0); /* not reached: every frame is mapped */
-}
-
-int wal_scan_dir_files(const char *dir, uint64_t from_seq, wal_scan_pos_fn replay,
-                       void *replay_ctx, wal_scan_report *report, wal_file_info *files,
-                       uint32_t cap, uint32_t *n_files, seglog_error *err)
-{
-    wal_scan_report local;
-    wal_scan_report *rep = report ? report : &local;
-    memset(rep, 0, sizeof *rep);
-    *n_files = 0;
-    int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd < 0)
-        return set_err(err, SEGLOG_EIO, errno, "wal: cannot open directory %s: %s", dir,
-                       strerror(errno));
-    scan sc = {0};
-    scan_pos sp = {.sc = &sc, .fn = replay, .ctx = replay_ctx};
-    int rc = scan_list(dir_fd, dir, false, &sc, err);
-    if (rc == SEGLOG_OK)
-        rc = scan_walk(&sc, dir, from_seq, replay ? scan_pos_replay : NULL, &sp, rep, err);
-    *n_files = sc.n;
-    for (uint32_t i = 0; i < sc.n && i < cap; i++)
-        files[i] = (wal_file_info){.file_no = sc.files[i].file_no,
-                                   .size_bytes = sc.files[i].size,
-                                   .first_seq = sc.files[i].first_seq,
-                                   .records = sc.files[i].records,
-                                   .header_rc = sc.files[i].header_rc};
-    scan_free(&sc);
-    close(dir_fd);
-    return rc;
-}
-
 /* ---- open and close ---------------------------------------------------------------------------- */
 
 static void free_slots(wal *w)
@@ -1561,8 +727,6 @@ static void wal_free(wal *w)
         return;
     free_slots(w);
     free(w->marker_buf);
-    free(w->files);
-    free(w->spares);
     if (w->cur_fd >= 0)
         close(w->cur_fd);
     if (w->event_fd >= 0)
@@ -1573,63 +737,27 @@ static void wal_free(wal *w)
         close(w->dir_fd);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->space_cv);
-    pthread_mutex_destroy(&w->prep_mu);
-    pthread_cond_destroy(&w->prep_cv);
+    wal_prep_fini(&w->prep);
     free(w);
 }
 
-/* Builds the file lists from a scan: files up to the end hold records; later ones are spares. */
-static int adopt_scan(wal *w, scan *sc, seglog_error *err)
+/* Opens the last live file for writing at the end of the log, after making every live file
+ * durable. wal_prep_adopt_scan has run. */
+static int start_writing(wal *w, wal_scan *sc, seglog_error *err)
 {
-    uint64_t max_no = 0;
-    for (uint32_t i = 0; i < sc->n; i++) {
-        scan_file *f = &sc->files[i];
-        if (f->file_no > max_no)
-            max_no = f->file_no;
-        char name[WAL_FILE_NAME_MAX];
-        wal_file_name(name, f->file_no);
-        bool bad = f->header_rc != SEGLOG_OK;
-        if (i <= sc->end_idx && (f->records > 0 || i == sc->end_idx) && !bad) {
-            w->files[w->n_files++] = (wal_file){.file_no = f->file_no, .first_seq = f->first_seq};
-        } else if (i > sc->end_idx && !bad && f->size == w->opt.file_size_bytes &&
-                   f->hdr.file_size == f->size && w->n_spares < w->opt.spare_files) {
-            w->spares[w->n_spares++] = f->file_no;
-        } else if (i != sc->end_idx) {
-            SEGLOG_ASSERT(f->records == 0); /* the scan put every file with records before */
-            /* behind the end with nothing needed, damaged with nothing needed, or a spare too
-             * many */
-            if (unlinkat(w->dir_fd, name, 0) != 0)
-                return set_err(err, SEGLOG_EIO, errno, "wal: cannot remove %s/%s: %s", w->dir,
-                               name, strerror(errno));
-            w->files_removed++;
-        }
-    }
-    w->next_file_no = max_no + 1;
-    return fsync_dir(w, err, "removing unusable WAL files");
-}
-
-static int start_writing(wal *w, scan *sc, seglog_error *err)
-{
-    uint64_t off = WAL_FILE_HEADER_BYTES;
-    if (w->n_files == 0) {
-        uint64_t no = w->next_file_no++;
-        int rc = prepare_file(w, no, 0, err);
-        if (rc != SEGLOG_OK)
-            return rc;
-        w->files_created++;
-        w->files[w->n_files++] = (wal_file){.file_no = no, .first_seq = 0};
-    } else {
-        SEGLOG_ASSERT(sc->end_idx < sc->n &&
-                      sc->files[sc->end_idx].file_no == w->files[w->n_files - 1].file_no);
+    const wal_prep *p = &w->prep;
+    uint64_t off = WAL_FILE_HEADER_BYTES; /* when adopt made the first file: nothing was found */
+    if (sc->end_idx < sc->n) {
+        SEGLOG_ASSERT(sc->files[sc->end_idx].file_no == p->files[p->n_files - 1].file_no);
         off = sc->end_off;
     }
-    wal_file *cur = &w->files[w->n_files - 1];
+    const wal_file *cur = &p->files[p->n_files - 1];
     char name[WAL_FILE_NAME_MAX];
     wal_file_name(name, cur->file_no);
     w->cur_fd = openat(w->dir_fd, name, O_WRONLY | O_CLOEXEC | (w->opt.direct_io ? O_DIRECT : 0));
     if (w->cur_fd < 0)
-        return set_err(err, SEGLOG_EIO, errno, "wal: cannot open %s/%s for writing: %s", w->dir,
-                       name, strerror(errno));
+        return wal_set_err(err, SEGLOG_EIO, errno, "wal: cannot open %s/%s for writing: %s", w->dir,
+                           name, strerror(errno));
     w->cur_file_no = cur->file_no;
     w->cur_off = off;
     w->cur_file_size = sc->end_idx < sc->n ? sc->files[sc->end_idx].size : w->opt.file_size_bytes;
@@ -1641,16 +769,16 @@ static int start_writing(wal *w, scan *sc, seglog_error *err)
         w->cur_off = w->cur_file_size; /* written buffered before: go on in a new file */
     /* The previous process may have died with records written but not synced, which this one
      * will treat as durable (new frames vouch for them): make them so before anything else. */
-    for (uint32_t i = 0; i < w->n_files; i++) {
+    for (uint32_t i = 0; i < p->n_files; i++) {
         char fname[WAL_FILE_NAME_MAX];
-        wal_file_name(fname, w->files[i].file_no);
+        wal_file_name(fname, p->files[i].file_no);
         int fd = openat(w->dir_fd, fname, O_RDONLY | O_CLOEXEC);
         if (fd < 0 || fdatasync(fd) != 0) {
             int e = errno;
             if (fd >= 0)
                 close(fd);
-            return set_err(err, SEGLOG_EIO, e, "wal: fdatasync of %s/%s at open failed: %s",
-                           w->dir, fname, strerror(e));
+            return wal_set_err(err, SEGLOG_EIO, e, "wal: fdatasync of %s/%s at open failed: %s",
+                               w->dir, fname, strerror(e));
         }
         close(fd);
     }
@@ -1662,19 +790,143 @@ static int alloc_slots(wal *w, seglog_error *err)
     w->nslots = w->opt.inflight_groups + 2;
     w->slots = calloc(w->nslots, sizeof *w->slots);
     if (!w->slots)
-        return set_err(err, SEGLOG_ENOMEM, ENOMEM, "wal: out of memory for %u slots", w->nslots);
+        return wal_set_err(err, SEGLOG_ENOMEM, ENOMEM, "wal: out of memory for %u slots",
+                           w->nslots);
     w->marker_buf = aligned_alloc(WAL_BLOCK_BYTES, WAL_BLOCK_BYTES);
     if (!w->marker_buf)
-        return set_err(err, SEGLOG_ENOMEM, ENOMEM, "wal: out of memory");
+        return wal_set_err(err, SEGLOG_ENOMEM, ENOMEM, "wal: out of memory");
     size_t cap = ((size_t)w->opt.group_max_bytes + WAL_SLOT_SLACK_BYTES + WAL_BLOCK_BYTES - 1) &
                  ~(size_t)(WAL_BLOCK_BYTES - 1);
     for (uint32_t i = 0; i < w->nslots; i++) {
         w->slots[i].buf = aligned_alloc(WAL_BLOCK_BYTES, cap);
         w->slots[i].done = calloc(w->opt.group_max_records, sizeof(wal_done_entry));
         if (!w->slots[i].buf || !w->slots[i].done)
-            return set_err(err, SEGLOG_ENOMEM, ENOMEM,
-                           "wal: out of memory for %u group buffers of %zu bytes", w->nslots, cap);
+            return wal_set_err(err, SEGLOG_ENOMEM, ENOMEM,
+                               "wal: out of memory for %u group buffers of %zu bytes", w->nslots,
+                               cap);
         w->slots[i].fd = -1;
+    }
+    return SEGLOG_OK;
+}
+
+/* Allocates a wal for dir (already checked to fit) with opts (already checked): its locks and the
+ * preparer's state, no file yet. NULL when out of memory. */
+static wal *wal_create(const char *dir, const wal_options *opts)
+{
+    wal *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    snprintf(w->dir, sizeof w->dir, "%s", dir);
+    w->opt = *opts;
+    w->dir_fd = w->lock_fd = w->event_fd = w->cur_fd = -1;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->space_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    wal_prep_init(&w->prep, w->dir, &w->opt);
+    return w;
+}
+
+/* Opens the directory and takes its lock file: SEGLOG_EBUSY if another process holds it. */
+static int lock_dir(wal *w, seglog_error *err)
+{
+    const char *dir = w->dir;
+    w->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (w->dir_fd < 0)
+        return wal_set_err(err, SEGLOG_EIO, errno, "wal: cannot open directory %s: %s", dir,
+                           strerror(errno));
+    w->prep.dir_fd = w->dir_fd;
+    w->lock_fd = openat(w->dir_fd, WAL_LOCK_FILE, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (w->lock_fd < 0)
+        return wal_set_err(err, SEGLOG_EIO, errno, "wal: cannot create %s/%s: %s", dir,
+                           WAL_LOCK_FILE, strerror(errno));
+    if (flock(w->lock_fd, LOCK_EX | LOCK_NB) != 0)
+        return errno == EWOULDBLOCK
+                   ? wal_set_err(err, SEGLOG_EBUSY, errno,
+                                 "wal: %s is in use by another process (lock on %s held)", dir,
+                                 WAL_LOCK_FILE)
+                   : wal_set_err(err, SEGLOG_EIO, errno, "wal: cannot lock %s/%s: %s", dir,
+                                 WAL_LOCK_FILE, strerror(errno));
+    return SEGLOG_OK;
+}
+
+/* Zeroes from the cut to the end of the file before anything new is written there, so that no
+ * later recovery can take a leftover of the cut groups for a record. */
+static int cut_torn_tail(wal *w, const wal_scan *sc, seglog_error *err)
+{
+    WAL_KILL_POINT(WAL_KILL_IN_RECOVERY);
+    const wal_scan_file *f = &sc->files[sc->end_idx];
+    char name[WAL_FILE_NAME_MAX];
+    wal_file_name(name, f->file_no);
+    int fd = openat(w->dir_fd, name, O_WRONLY | O_CLOEXEC);
+    int zrc = fd < 0 ? -errno : wal_zero_range(fd, sc->end_off, f->size);
+    if (fd >= 0)
+        close(fd);
+    if (zrc != 0)
+        return wal_set_err(err, SEGLOG_EIO, -zrc, "wal: cannot cut the torn tail of %s/%s: %s",
+                           w->dir, name, strerror(-zrc));
+    return SEGLOG_OK;
+}
+
+/* The recovery at open: scans the directory (replaying from replay_from_seq), cuts a torn tail,
+ * adopts the files and opens the one to write at the end of the log. */
+static int recover(wal *w, uint64_t replay_from_seq, wal_replay_fn replay, void *replay_ctx,
+                   wal_scan_report *rep, seglog_error *err)
+{
+    wal_scan sc = {0};
+    int rc = wal_scan_list(w->dir_fd, w->dir, true, &sc, err);
+    if (rc == SEGLOG_OK)
+        rc = wal_scan_walk(&sc, w->dir, replay_from_seq, replay, replay_ctx, rep, err);
+    if (rc == SEGLOG_OK && sc.torn)
+        rc = cut_torn_tail(w, &sc, err);
+    if (rc == SEGLOG_OK)
+        rc = wal_prep_adopt_scan(&w->prep, &sc, err);
+    if (rc == SEGLOG_OK)
+        rc = start_writing(w, &sc, err);
+    wal_scan_free(&sc);
+    return rc;
+}
+
+/* New records follow the last one found (last_seq, 0 if none), and come at least at
+ * replay_from_seq; everything before is durable, and behind the checkpoint. */
+static int set_sequences(wal *w, uint64_t last, uint64_t replay_from_seq, seglog_error *err)
+{
+    if (last > 0 && replay_from_seq > last + 1)
+        return wal_set_err(err, SEGLOG_ECORRUPT, 0,
+                           "wal: records from %" PRIu64 " are needed but the WAL in %s ends at %"
+                           PRIu64,
+                           replay_from_seq, w->dir, last);
+    w->next_seq = last + 1;
+    if (w->next_seq < replay_from_seq)
+        w->next_seq = replay_from_seq;
+    w->durable_seq = w->next_seq - 1;
+    w->prep.checkpoint_seq = replay_from_seq > 0 ? replay_from_seq - 1 : 0;
+    return SEGLOG_OK;
+}
+
+/* Sets up the eventfd and the ring, and starts the preparer and the WAL thread. */
+static int start_threads(wal *w, seglog_error *err)
+{
+    w->event_fd = eventfd(0, EFD_CLOEXEC);
+    if (w->event_fd < 0)
+        return wal_set_err(err, SEGLOG_EIO, errno, "wal: eventfd failed: %s", strerror(errno));
+    unsigned entries = 8;
+    while (entries < 2 * w->nslots + 8)
+        entries <<= 1;
+    int urc = io_uring_queue_init(entries, &w->ring, 0);
+    if (urc < 0)
+        return wal_set_err(err, urc == -ENOSYS || urc == -EPERM ? SEGLOG_ENOTSUP : SEGLOG_EIO,
+                           -urc, "wal: io_uring_queue_init failed: %s", strerror(-urc));
+    if (wal_prep_start(&w->prep) != 0) {
+        io_uring_queue_exit(&w->ring);
+        return wal_set_err(err, SEGLOG_EIO, errno, "wal: cannot start the preparer thread");
+    }
+    if (pthread_create(&w->thread, NULL, wal_main, w) != 0) {
+        wal_prep_stop(&w->prep);
+        io_uring_queue_exit(&w->ring);
+        return wal_set_err(err, SEGLOG_EIO, errno, "wal: cannot start the WAL thread");
     }
     return SEGLOG_OK;
 }
@@ -1695,132 +947,26 @@ int wal_open(wal **out, const char *dir, const wal_options *opts, uint64_t repla
     if (rc != SEGLOG_OK)
         return rc;
     if (strlen(dir) >= WAL_PATH_MAX)
-        return set_err(err, SEGLOG_EINVAL, 0, "wal: directory path longer than %u bytes",
-                       WAL_PATH_MAX);
-    wal *w = calloc(1, sizeof *w);
+        return wal_set_err(err, SEGLOG_EINVAL, 0, "wal: directory path longer than %u bytes",
+                           WAL_PATH_MAX);
+    wal *w = wal_create(dir, opts);
     if (!w)
-        return set_err(err, SEGLOG_ENOMEM, ENOMEM, "wal: out of memory");
-    snprintf(w->dir, sizeof w->dir, "%s", dir);
-    w->opt = *opts;
-    w->dir_fd = w->lock_fd = w->event_fd = w->cur_fd = -1;
-    pthread_mutex_init(&w->mu, NULL);
-    pthread_mutex_init(&w->prep_mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->space_cv, &ca);
-    pthread_condattr_destroy(&ca);
-    pthread_cond_init(&w->prep_cv, NULL);
-
-    scan sc = {0};
-
-    w->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (w->dir_fd < 0) {
-        rc = set_err(err, SEGLOG_EIO, errno, "wal: cannot open directory %s: %s", dir,
-                     strerror(errno));
-        goto fail;
-    }
-    w->lock_fd = openat(w->dir_fd, WAL_LOCK_FILE, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (w->lock_fd < 0) {
-        rc = set_err(err, SEGLOG_EIO, errno, "wal: cannot create %s/%s: %s", dir, WAL_LOCK_FILE,
-                     strerror(errno));
-        goto fail;
-    }
-    if (flock(w->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        rc = errno == EWOULDBLOCK
-                 ? set_err(err, SEGLOG_EBUSY, errno,
-                           "wal: %s is in use by another process (lock on %s held)", dir,
-                           WAL_LOCK_FILE)
-                 : set_err(err, SEGLOG_EIO, errno, "wal: cannot lock %s/%s: %s", dir,
-                           WAL_LOCK_FILE, strerror(errno));
-        goto fail;
-    }
-    rc = scan_list(w->dir_fd, dir, true, &sc, err);
+        return wal_set_err(err, SEGLOG_ENOMEM, ENOMEM, "wal: out of memory");
+    rc = lock_dir(w, err);
     if (rc == SEGLOG_OK)
-        rc = scan_walk(&sc, dir, replay_from_seq, replay, replay_ctx, rep, err);
-    if (rc != SEGLOG_OK)
-        goto fail;
-    if (sc.torn) {
-        /* Zero from the cut to the end of the file before anything new is written there, so that
-         * no later recovery can take a leftover of the cut groups for a record. */
-        KILL_POINT(WAL_KILL_IN_RECOVERY);
-        scan_file *f = &sc.files[sc.end_idx];
-        char name[WAL_FILE_NAME_MAX];
-        wal_file_name(name, f->file_no);
-        int fd = openat(w->dir_fd, name, O_WRONLY | O_CLOEXEC);
-        int zrc = fd < 0 ? -errno : zero_range(fd, sc.end_off, f->size);
-        if (fd >= 0)
-            close(fd);
-        if (zrc != 0) {
-            rc = set_err(err, SEGLOG_EIO, -zrc, "wal: cannot cut the torn tail of %s/%s: %s",
-                         dir, name, strerror(-zrc));
-            goto fail;
-        }
-    }
-    w->files = calloc(WAL_FILES_MAX + 1, sizeof *w->files);
-    w->spares = calloc(WAL_FILES_MAX + 1, sizeof *w->spares);
-    if (!w->files || !w->spares) {
-        rc = set_err(err, SEGLOG_ENOMEM, ENOMEM, "wal: out of memory");
-        goto fail;
-    }
-    rc = adopt_scan(w, &sc, err);
-    if (rc == SEGLOG_OK)
-        rc = start_writing(w, &sc, err);
+        rc = recover(w, replay_from_seq, replay, replay_ctx, rep, err);
     if (rc == SEGLOG_OK)
         rc = alloc_slots(w, err);
-    if (rc != SEGLOG_OK)
-        goto fail;
-    scan_free(&sc);
-
-    uint64_t last = rep->last_seq;
-    if (last > 0 && replay_from_seq > last + 1) {
-        rc = set_err(err, SEGLOG_ECORRUPT, 0,
-                     "wal: records from %" PRIu64 " are needed but the WAL in %s ends at %" PRIu64,
-                     replay_from_seq, dir, last);
-        goto fail;
-    }
-    w->next_seq = last + 1;
-    if (w->next_seq < replay_from_seq)
-        w->next_seq = replay_from_seq;
-    w->durable_seq = w->next_seq - 1;
-    w->checkpoint_seq = replay_from_seq > 0 ? replay_from_seq - 1 : 0;
-
-    w->event_fd = eventfd(0, EFD_CLOEXEC);
-    if (w->event_fd < 0) {
-        rc = set_err(err, SEGLOG_EIO, errno, "wal: eventfd failed: %s", strerror(errno));
-        goto fail;
-    }
-    unsigned entries = 8;
-    while (entries < 2 * w->nslots + 8)
-        entries <<= 1;
-    int urc = io_uring_queue_init(entries, &w->ring, 0);
-    if (urc < 0) {
-        rc = set_err(err, urc == -ENOSYS || urc == -EPERM ? SEGLOG_ENOTSUP : SEGLOG_EIO, -urc,
-                     "wal: io_uring_queue_init failed: %s", strerror(-urc));
-        goto fail;
-    }
-    if (pthread_create(&w->prep_thread, NULL, prep_main, w) != 0) {
-        io_uring_queue_exit(&w->ring);
-        rc = set_err(err, SEGLOG_EIO, errno, "wal: cannot start the preparer thread");
-        goto fail;
-    }
-    if (pthread_create(&w->thread, NULL, wal_main, w) != 0) {
-        pthread_mutex_lock(&w->prep_mu);
-        w->prep_stop = true;
-        pthread_cond_broadcast(&w->prep_cv);
-        pthread_mutex_unlock(&w->prep_mu);
-        pthread_join(w->prep_thread, NULL);
-        io_uring_queue_exit(&w->ring);
-        rc = set_err(err, SEGLOG_EIO, errno, "wal: cannot start the WAL thread");
-        goto fail;
+    if (rc == SEGLOG_OK)
+        rc = set_sequences(w, rep->last_seq, replay_from_seq, err);
+    if (rc == SEGLOG_OK)
+        rc = start_threads(w, err);
+    if (rc != SEGLOG_OK) {
+        wal_free(w);
+        return rc;
     }
     *out = w;
     return SEGLOG_OK;
-
-fail:
-    scan_free(&sc);
-    wal_free(w);
-    return rc;
 }
 
 void wal_close(wal *w)
@@ -1840,11 +986,7 @@ void wal_close(wal *w)
     while (w->space_waiters > 0) /* producers that were waiting leave with SEGLOG_ESHUTDOWN */
         pthread_cond_wait(&w->space_cv, &w->mu);
     pthread_mutex_unlock(&w->mu);
-    pthread_mutex_lock(&w->prep_mu);
-    w->prep_stop = true;
-    pthread_cond_broadcast(&w->prep_cv);
-    pthread_mutex_unlock(&w->prep_mu);
-    pthread_join(w->prep_thread, NULL);
+    wal_prep_stop(&w->prep);
     io_uring_queue_exit(&w->ring);
     wal_free(w);
 }
@@ -1867,15 +1009,15 @@ static int append_common(wal *w, uint8_t type, const struct iovec *iov, int iovc
                          seglog_error *err)
 {
     if (type < WAL_TYPE_USER_MIN)
-        return set_err(err, SEGLOG_EINVAL, 0, "wal: record type %u is reserved (use >= %u)",
-                       type, WAL_TYPE_USER_MIN);
+        return wal_set_err(err, SEGLOG_EINVAL, 0, "wal: record type %u is reserved (use >= %u)",
+                           type, WAL_TYPE_USER_MIN);
     uint64_t len = 0;
     for (int i = 0; i < iovcnt; i++)
         len += iov[i].iov_len;
     if (len > w->opt.record_max_bytes)
-        return set_err(err, SEGLOG_ETOOLARGE, 0,
-                       "wal: record of %" PRIu64 " bytes exceeds the limit of %u bytes", len,
-                       w->opt.record_max_bytes);
+        return wal_set_err(err, SEGLOG_ETOOLARGE, 0,
+                           "wal: record of %" PRIu64 " bytes exceeds the limit of %u bytes", len,
+                           w->opt.record_max_bytes);
     uint64_t fsz = wal_frame_size((uint32_t)len);
     bool on_wal_thread = pthread_equal(pthread_self(), w->thread) != 0;
     struct timespec deadline;
@@ -1886,13 +1028,13 @@ static int append_common(wal *w, uint8_t type, const struct iovec *iov, int iovc
     wal_slot *fill;
     for (;;) {
         if (w->poisoned) {
-            int rc = set_err(err, SEGLOG_EPOISONED, w->poison_errno, "%s", w->poison_msg);
+            int rc = wal_set_err(err, SEGLOG_EPOISONED, w->poison_errno, "%s", w->poison_msg);
             pthread_mutex_unlock(&w->mu);
             return rc;
         }
         if (w->closing) {
             pthread_mutex_unlock(&w->mu);
-            return set_err(err, SEGLOG_ESHUTDOWN, 0, "wal: %s is closing", w->dir);
+            return wal_set_err(err, SEGLOG_ESHUTDOWN, 0, "wal: %s is closing", w->dir);
         }
         fill = &w->slots[(w->head + w->n_taken + w->n_closed) % w->nslots];
         if (fill->n < w->opt.group_max_records && fill->used + fsz <= w->opt.group_max_bytes)
@@ -1903,8 +1045,9 @@ static int append_common(wal *w, uint8_t type, const struct iovec *iov, int iovc
         }
         if (on_wal_thread || !may_wait) {
             pthread_mutex_unlock(&w->mu);
-            return set_err(err, SEGLOG_EFULL, 0, "wal: queue full (%u groups of up to %u bytes)",
-                           w->nslots, w->opt.group_max_bytes);
+            return wal_set_err(err, SEGLOG_EFULL, 0,
+                               "wal: queue full (%u groups of up to %u bytes)", w->nslots,
+                               w->opt.group_max_bytes);
         }
         if (!have_deadline) {
             deadline_after_ms(&deadline, w->opt.enqueue_timeout_ms);
@@ -1921,10 +1064,10 @@ static int append_common(wal *w, uint8_t type, const struct iovec *iov, int iovc
                 (fill->n < w->opt.group_max_records && fill->used + fsz <= w->opt.group_max_bytes))
                 continue;
             pthread_mutex_unlock(&w->mu);
-            return set_err(err, SEGLOG_EFULL, 0,
-                           "wal: queue full for %u ms (%u groups of up to %u bytes queued or in "
-                           "flight); the disk is slower than the producers",
-                           w->opt.enqueue_timeout_ms, w->nslots, w->opt.group_max_bytes);
+            return wal_set_err(err, SEGLOG_EFULL, 0,
+                               "wal: queue full for %u ms (%u groups of up to %u bytes queued or "
+                               "in flight); the disk is slower than the producers",
+                               w->opt.enqueue_timeout_ms, w->nslots, w->opt.group_max_bytes);
         }
     }
     uint64_t seq = w->next_seq++;
@@ -1974,11 +1117,11 @@ int wal_wait_space(wal *w, uint32_t bytes, uint32_t timeout_ms, seglog_error *er
     int rc = SEGLOG_OK;
     for (;;) {
         if (w->poisoned) {
-            rc = set_err(err, SEGLOG_EPOISONED, w->poison_errno, "%s", w->poison_msg);
+            rc = wal_set_err(err, SEGLOG_EPOISONED, w->poison_errno, "%s", w->poison_msg);
             break;
         }
         if (w->closing) {
-            rc = set_err(err, SEGLOG_ESHUTDOWN, 0, "wal: %s is closing", w->dir);
+            rc = wal_set_err(err, SEGLOG_ESHUTDOWN, 0, "wal: %s is closing", w->dir);
             break;
         }
         wal_slot *fill = &w->slots[(w->head + w->n_taken + w->n_closed) % w->nslots];
@@ -1991,10 +1134,10 @@ int wal_wait_space(wal *w, uint32_t bytes, uint32_t timeout_ms, seglog_error *er
         if (w->closing)
             pthread_cond_broadcast(&w->space_cv);
         if (wrc == ETIMEDOUT) {
-            rc = set_err(err, SEGLOG_EFULL, 0,
-                         "wal: queue full for %u ms (%u groups of up to %u bytes queued or in "
-                         "flight); the disk is slower than the producers",
-                         timeout_ms, w->nslots, w->opt.group_max_bytes);
+            rc = wal_set_err(err, SEGLOG_EFULL, 0,
+                             "wal: queue full for %u ms (%u groups of up to %u bytes queued or in "
+                             "flight); the disk is slower than the producers",
+                             timeout_ms, w->nslots, w->opt.group_max_bytes);
             break;
         }
     }
@@ -2049,8 +1192,8 @@ int wal_append_sync(wal *w, uint8_t type, const void *payload, uint32_t len, uin
         *seq_out = seq;
     if (sw.status != SEGLOG_OK) {
         pthread_mutex_lock(&w->mu);
-        set_err(err, sw.status, w->poison_errno, "%s",
-                w->poison_msg[0] ? w->poison_msg : "wal: record failed");
+        wal_set_err(err, sw.status, w->poison_errno, "%s",
+                    w->poison_msg[0] ? w->poison_msg : "wal: record failed");
         pthread_mutex_unlock(&w->mu);
     }
     return sw.status;
@@ -2060,12 +1203,7 @@ int wal_append_sync(wal *w, uint8_t type, const void *payload, uint32_t len, uin
 
 void wal_checkpoint(wal *w, uint64_t seq)
 {
-    pthread_mutex_lock(&w->prep_mu);
-    if (seq > w->checkpoint_seq) {
-        w->checkpoint_seq = seq;
-        pthread_cond_broadcast(&w->prep_cv);
-    }
-    pthread_mutex_unlock(&w->prep_mu);
+    wal_prep_checkpoint(&w->prep, seq);
 }
 
 void wal_stats_get(wal *w, wal_stats *out)
@@ -2085,13 +1223,5 @@ void wal_stats_get(wal *w, wal_stats *out)
     out->fsyncs_submitted = atomic_load(&w->n_fsyncs);
     out->short_writes = atomic_load(&w->n_short);
     out->rotations = atomic_load(&w->n_rotations);
-    pthread_mutex_lock(&w->prep_mu);
-    out->files_created = w->files_created;
-    out->files_recycled = w->files_recycled;
-    out->files_removed = w->files_removed;
-    out->checkpoint_seq = w->checkpoint_seq;
-    out->live_files = w->n_files;
-    out->spare_files = w->n_spares;
-    out->reserve_files = w->n_reserve;
-    pthread_mutex_unlock(&w->prep_mu);
+    wal_prep_stats_get(&w->prep, out);
 }

@@ -7,8 +7,10 @@
  * directory, hands every record from a given sequence on to a replay callback, cuts off a torn
  * tail and refuses damage that is followed by records known to have been durable.
  *
- * The on-disk format, the group-commit pipeline, the recovery rules and the measurements behind
- * the defaults are described at the top of wal.c.
+ * wal/README.md describes the WAL for a newcomer. In the sources: the on-disk format at the top of
+ * wal_format.c; the group-commit pipeline and the measurements behind the defaults at the top of
+ * wal.c; file preparation and recycling at the top of wal_prepare.c; the recovery rules at the
+ * top of wal_scan.c.
  *
  * Threads: every call here is thread-safe except wal_close, which must be the last call on a WAL.
  * Completion callbacks run on the WAL's own thread, in sequence order; they must not block and
@@ -36,7 +38,7 @@
 #define WAL_ENQUEUE_TIMEOUT_MS_DEFAULT 5000u
 #define WAL_SPARE_FILES_DEFAULT 1u
 #define WAL_SPARE_FILES_MAX 64u
-#define WAL_FRAME_HEADER_BYTES 32u /* see the format in wal.c */
+#define WAL_FRAME_HEADER_BYTES 32u /* see the format in wal_format.c */
 #define WAL_FILE_HEADER_BYTES 4096u
 #define WAL_FORMAT_VERSION 1u
 

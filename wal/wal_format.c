@@ -1,9 +1,28 @@
 /*
- * wal_format.c — encoding and checking of WAL frames and file headers (no I/O).
+ * wal_format.c — the WAL's on-disk format: encoding and checking of frames and file headers
+ * (no I/O).
  *
- * Kept apart from wal.c so that the recovery scanner, the tests and the fuzz targets share exactly
- * one parser, and so that every byte read from disk is checked here before it sizes anything.
- * The format is described at the top of wal.c.
+ * Kept apart from the writer (wal.c, wal_prepare.c) so that the recovery scan (wal_scan.c), the
+ * tests and the fuzz targets share exactly one parser, and so that every byte read from disk is
+ * checked here before it sizes anything. This is the one description of the format; the other
+ * files refer to it.
+ *
+ * ON-DISK FORMAT (little-endian)
+ *   Directory: files wal-<16 lowercase hex digits>.log, numbered upwards, all of one size
+ *   (file_size_bytes, 64 MiB by default), and the lock file wal.lock. A name ending in .tmp is a
+ *   file being prepared; the scan at open removes such leftovers.
+ *   File: a 4 KiB header block ("SEGLOGWL", format version, file number, size, record limit,
+ *   CRC32C; the byte layout is above wal_file_header_encode), then frames from offset 4096. A
+ *   frame is a 32-byte header and the payload, padded to 8 bytes:
+ *       crc u32 | len u32 | seq u64 | synced_seq u64 | file_no u32 | type u8 | flags u8 | 0 u16
+ *   crc is CRC32C over the payload and then header bytes 4..31, so producers checksum their
+ *   payload as they copy it in and the WAL thread completes it over 28 bytes when it stamps the
+ *   two fields only it knows: file_no (the low 32 bits of the file's number; a recycled file's old
+ *   frames carry their old number and read as "stale", i.e. unwritten) and synced_seq (every
+ *   record <= synced_seq was durable when this frame was submitted). Type 1 is padding (O_DIRECT
+ *   groups end on 4 KiB), also used as a "marker" written whenever the WAL goes idle, to vouch for
+ *   the groups before it (a bare header, or one block under O_DIRECT). Types below 16 belong to
+ *   the WAL (only 1 is used); the layer above uses 16..255.
  */
 #define _GNU_SOURCE
 #include <inttypes.h>

@@ -28,7 +28,8 @@ set(_fz_flags -g -O1 -std=c11 -fsanitize=fuzzer,address,undefined
               -fno-sanitize-recover=undefined -fno-omit-frame-pointer
               -I${_fz_src}/loglet -I${_fz_src}/wal -I${_fz_src}/storage)
 set(_fz_sources_wal_frame tests/fuzz/fuzz_wal_frame.c wal/wal_format.c wal/crc32c.c)
-set(_fz_sources_wal_recovery tests/fuzz/fuzz_wal_recovery.c wal/wal.c wal/wal_format.c wal/crc32c.c)
+set(_fz_sources_wal_recovery tests/fuzz/fuzz_wal_recovery.c wal/wal.c wal/wal_hooks.c
+    wal/wal_prepare.c wal/wal_scan.c wal/wal_format.c wal/crc32c.c)
 set(_fz_sources_store_codec tests/fuzz/fuzz_store_codec.c storage/store_codec.c wal/wal_format.c
     wal/crc32c.c)
 set(_fz_libs_wal_recovery -luring -lpthread)
